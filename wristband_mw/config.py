@@ -1,0 +1,205 @@
+"""Validator configuration: one frozen dataclass, checked completely on construction.
+
+The first three fields are those of Wristband's ``WristbandJwtValidatorConfig``, in
+the same order and with the same meaning, so existing code keeps working. Everything
+after them is new, and every default is the strict one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union
+
+from .jose_adapter import RSA_ALGORITHMS
+from .jwks import validate_jwks_url
+
+__all__ = ["ValidatorConfig", "WristbandJwtValidatorConfig"]
+
+WRISTBAND_JWKS_PATH = "/api/v1/oauth2/jwks"
+DEFAULT_JWKS_CACHE_MAX_SIZE = 20
+DEFAULT_JWKS_CACHE_TTL_MS = 600_000
+
+# A bare host name (optionally with a port): what Wristband calls the vanity domain.
+_DOMAIN = re.compile(
+    r"(?=.{1,253}(:|$))[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(?::[0-9]{1,5})?"
+)
+_HMAC = re.compile(r"HS\d+", re.IGNORECASE)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class WristbandJwtValidatorConfig:
+    """How to validate tokens. Invalid values raise ``ValueError`` saying what to pass.
+
+    Parameters:
+        wristband_application_vanity_domain: your Wristband application's vanity domain,
+            a bare host such as ``"auth.yourapp.io"``. Sets ``issuer`` to
+            ``https://{domain}`` and ``jwks_url`` to ``https://{domain}/api/v1/oauth2/jwks``.
+            May be omitted when ``issuer`` and ``jwks_url`` (or ``jwks``) are given.
+        jwks_cache_max_size: how many signing keys to keep (LRU); falsy means 20.
+        jwks_cache_ttl: milliseconds a fetched key set counts as fresh, from the fetch
+            (never sliding); then it is refreshed in the background. ``None`` keeps keys
+            until evicted and never refreshes them. Default 600000 (ten minutes).
+        issuer: exact expected ``iss``; overrides the one derived from the domain.
+        jwks_url: JWKS endpoint; must be https (plain http only for loopback hosts).
+        audience: expected ``aud`` (a string or several); ``None`` skips the check.
+            When set, a token without ``aud`` is refused, and a list ``aud`` passes
+            when any member matches.
+        algorithms: allowed JOSE ``alg`` values, case-sensitive; RS256, RS384, RS512.
+        leeway: seconds of clock skew tolerated on ``exp`` and ``nbf``.
+        require_exp: refuse tokens without ``exp``.
+        token_typ: required JOSE ``typ`` (RFC 9068), matched case-insensitively with or
+            without the ``application/`` prefix; ``None`` disables the check.
+        max_token_bytes: longer tokens are refused before any decoding.
+        jwks_fetch_timeout: seconds for a whole JWKS fetch.
+        jwks_refresh_cooldown: minimum seconds between fetches caused by unknown kids.
+        jwks_stale_if_error: seconds past the TTL that the last good keys keep
+            verifying while refreshes fail.
+        verified_token_cache_size: how many verified tokens to remember (0 disables).
+        jwks: a static JWKS document; keys come from it and nothing is ever fetched.
+
+    Example::
+
+        WristbandJwtValidatorConfig("auth.yourapp.io", audience="orders-api", leeway=30)
+    """
+
+    wristband_application_vanity_domain: Optional[str] = None
+    jwks_cache_max_size: Optional[int] = DEFAULT_JWKS_CACHE_MAX_SIZE
+    jwks_cache_ttl: Optional[int] = DEFAULT_JWKS_CACHE_TTL_MS
+    issuer: Optional[str] = None
+    jwks_url: Optional[str] = None
+    audience: Union[str, Sequence[str], None] = None
+    algorithms: Sequence[str] = ("RS256",)
+    leeway: float = 0
+    require_exp: bool = True
+    token_typ: Optional[str] = "at+jwt"
+    max_token_bytes: int = 8192
+    jwks_fetch_timeout: float = 5.0
+    jwks_refresh_cooldown: float = 30
+    jwks_stale_if_error: float = 86400
+    verified_token_cache_size: int = 4096
+    jwks: Optional[Mapping[str, Any]] = field(default=None, hash=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise through the back door, once
+        domain = self.wristband_application_vanity_domain
+        if domain is not None:
+            _check_domain(domain)
+        self._check_cache_options(set_)
+        if self.issuer is None:
+            if domain is None:
+                raise ValueError(
+                    "pass wristband_application_vanity_domain (e.g. 'auth.yourapp.io'), or issuer with jwks_url"
+                )
+            set_(self, "issuer", f"https://{domain}")
+        elif not isinstance(self.issuer, str) or not self.issuer.strip() or self.issuer != self.issuer.strip():
+            raise ValueError(
+                "issuer must be a non-empty string without surrounding whitespace, e.g. 'https://auth.yourapp.io'"
+            )
+        if self.jwks_url is None and self.jwks is None:
+            if domain is None:
+                raise ValueError(
+                    "pass jwks_url (or a static jwks) when wristband_application_vanity_domain is not given"
+                )
+            set_(self, "jwks_url", f"https://{domain}{WRISTBAND_JWKS_PATH}")
+        if self.jwks_url is not None:
+            validate_jwks_url(self.jwks_url)
+        if self.jwks is not None and not isinstance(self.jwks, Mapping):
+            raise ValueError('jwks must be a JWKS document: a dict with a "keys" list')
+        set_(self, "audience", _normalise_audience(self.audience))
+        set_(self, "algorithms", _normalise_algorithms(self.algorithms))
+        self._check_limits()
+
+    def _check_cache_options(self, set_: Any) -> None:
+        size = self.jwks_cache_max_size
+        if not size:
+            set_(self, "jwks_cache_max_size", DEFAULT_JWKS_CACHE_MAX_SIZE)
+        elif not _is_int(size) or size < 0:
+            raise ValueError("max_size must be a positive integer (jwks_cache_max_size)")
+        ttl = self.jwks_cache_ttl
+        if ttl is not None and (not _is_number(ttl) or ttl <= 0):
+            raise ValueError("ttl must be a positive integer (if specified) (jwks_cache_ttl, in milliseconds)")
+
+    def _check_limits(self) -> None:
+        if not _is_number(self.leeway) or self.leeway < 0:
+            raise ValueError("leeway must be a number of seconds >= 0")
+        if not isinstance(self.require_exp, bool):
+            raise ValueError("require_exp must be True or False")
+        typ = self.token_typ
+        if typ is not None and (not isinstance(typ, str) or not typ.strip()):
+            raise ValueError("token_typ must be a non-empty string such as 'at+jwt', or None to skip the check")
+        if not _is_int(self.max_token_bytes) or self.max_token_bytes < 1:
+            raise ValueError("max_token_bytes must be a positive integer")
+        if not _is_number(self.jwks_fetch_timeout) or self.jwks_fetch_timeout <= 0:
+            raise ValueError("jwks_fetch_timeout must be a positive number of seconds")
+        if not _is_number(self.jwks_refresh_cooldown) or self.jwks_refresh_cooldown < 0:
+            raise ValueError("jwks_refresh_cooldown must be a number of seconds >= 0")
+        if not _is_number(self.jwks_stale_if_error) or self.jwks_stale_if_error < 0:
+            raise ValueError("jwks_stale_if_error must be a number of seconds >= 0")
+        if not _is_int(self.verified_token_cache_size) or self.verified_token_cache_size < 0:
+            raise ValueError("verified_token_cache_size must be an integer >= 0 (0 disables the cache)")
+
+    @property
+    def audiences(self) -> Tuple[str, ...]:
+        """``audience`` as a tuple (empty when no audience is checked)."""
+        aud = self.audience
+        if aud is None:
+            return ()
+        return (aud,) if isinstance(aud, str) else tuple(aud)
+
+    @property
+    def jwks_cache_ttl_seconds(self) -> Optional[float]:
+        """``jwks_cache_ttl`` in seconds, or ``None``."""
+        return None if self.jwks_cache_ttl is None else self.jwks_cache_ttl / 1000.0
+
+
+#: Short alias.
+ValidatorConfig = WristbandJwtValidatorConfig
+
+
+def _check_domain(domain: object) -> None:
+    hint = "pass the bare host of your Wristband application, e.g. 'auth.yourapp.io' (no scheme, path or spaces)"
+    if not isinstance(domain, str) or not domain:
+        raise ValueError(f"wristband_application_vanity_domain must not be empty: {hint}")
+    if "://" in domain:
+        raise ValueError(f"wristband_application_vanity_domain must not include a scheme: {hint}")
+    if _DOMAIN.fullmatch(domain) is None:
+        raise ValueError(f"wristband_application_vanity_domain {domain[:100]!r} is not a host name: {hint}")
+
+
+def _normalise_audience(audience: object) -> Union[str, Tuple[str, ...], None]:
+    if audience is None:
+        return None
+    if isinstance(audience, str):
+        if not audience:
+            raise ValueError("audience must be a non-empty string, a sequence of them, or None")
+        return audience
+    if isinstance(audience, (list, tuple, set, frozenset)):
+        values = tuple(audience)
+        if values and all(isinstance(a, str) and a for a in values):
+            return values
+    raise ValueError("audience must be a non-empty string, a sequence of them, or None")
+
+
+def _normalise_algorithms(algorithms: object) -> Tuple[str, ...]:
+    if isinstance(algorithms, str) or not isinstance(algorithms, (list, tuple, set, frozenset)) or not algorithms:
+        raise ValueError("algorithms must be a non-empty list such as ['RS256']")
+    for alg in algorithms:
+        if not isinstance(alg, str):
+            raise ValueError("algorithms must be strings such as 'RS256'")
+        if alg.lower() == "none":
+            raise ValueError("algorithm 'none' is never allowed: unsigned tokens prove nothing")
+        if _HMAC.fullmatch(alg):
+            raise ValueError(f"HMAC algorithm {alg!r} cannot be used with keys from a JWKS: allow RS256")
+        if alg not in RSA_ALGORITHMS:
+            raise ValueError(f"unsupported algorithm {alg!r}; supported (case-sensitive): {', '.join(RSA_ALGORITHMS)}")
+    return tuple(dict.fromkeys(algorithms))

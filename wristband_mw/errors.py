@@ -1,0 +1,84 @@
+"""Error codes and exceptions shared by every layer of the package.
+
+``ErrorCode`` is what callers branch on: the validator puts one in every failed
+:class:`~wristband_mw.JwtValidationResult`, and the middleware maps each one to an
+HTTP status. Messages are for humans; codes are the contract.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["BearerTokenError", "ErrorCode", "JwksError", "safe_echo"]
+
+MAX_ECHO = 64
+
+
+class ErrorCode(str, enum.Enum):
+    """Why a token was refused. A ``str`` enum: ``ErrorCode.EXPIRED == "expired"``."""
+
+    #: No token at all (``None`` or an empty string).
+    MISSING_TOKEN = "missing_token"
+    #: Not a compact JWS: wrong number of segments, non-canonical base64url, JSON that is
+    #: not an object or has duplicate members, or a header feature this package refuses
+    #: (``crit``, ``b64``, ``zip``, ``enc``).
+    MALFORMED = "malformed"
+    #: Longer than ``max_token_bytes``; refused before any decoding.
+    TOO_LARGE = "too_large"
+    #: ``alg`` missing, not on the allow-list, or not the algorithm its key is for.
+    DISALLOWED_ALGORITHM = "disallowed_algorithm"
+    #: JOSE ``typ`` is not the configured access-token type (RFC 9068 ``at+jwt``).
+    INVALID_TYPE = "invalid_type"
+    #: ``iss`` missing or not exactly the configured issuer.
+    INVALID_ISSUER = "invalid_issuer"
+    #: An audience is configured and ``aud`` does not contain it.
+    INVALID_AUDIENCE = "invalid_audience"
+    #: ``now >= exp + leeway``.
+    EXPIRED = "expired"
+    #: ``now < nbf - leeway``.
+    NOT_YET_VALID = "not_yet_valid"
+    #: A required claim or header parameter is absent (``exp``, ``aud``, ``kid``).
+    MISSING_CLAIM = "missing_claim"
+    #: A claim or header parameter has the wrong type or an impossible value.
+    INVALID_CLAIM = "invalid_claim"
+    #: No usable key with the token's ``kid``, even after a fresh JWKS fetch.
+    UNKNOWN_KEY = "unknown_key"
+    #: The JWKS could not be fetched and the key is not cached (HTTP 503 territory).
+    KEYS_UNAVAILABLE = "keys_unavailable"
+    #: The RS256 signature does not verify.
+    INVALID_SIGNATURE = "invalid_signature"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class BearerTokenError(ValueError):
+    """The ``Authorization`` header does not carry exactly one well-formed Bearer token.
+
+    ``missing`` is true when there was no credential at all (no header, or an empty
+    one): RFC 6750 answers that with a bare challenge rather than ``invalid_request``.
+    ``wrong_scheme`` is true when the header uses another scheme, such as ``Basic``.
+    """
+
+    def __init__(self, message: str, *, missing: bool = False, wrong_scheme: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.wrong_scheme = wrong_scheme
+
+
+class JwksError(RuntimeError):
+    """The JWKS could not be fetched or holds no usable key (raised by ``prefetch``)."""
+
+
+def safe_echo(value: object, limit: int = MAX_ECHO) -> str:
+    """Render a value taken from a token for a message: printable ASCII, truncated.
+
+    Tokens are attacker-controlled; anything echoed into a log line or an error
+    message must not carry control characters, newlines or unbounded length.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if text.isascii() and text.isprintable():
+        return text
+    return text.encode("unicode_escape").decode("ascii")

@@ -1,0 +1,247 @@
+"""Fetch a JWKS over HTTP(S) and turn it into verification keys.
+
+Fetching is deliberately narrow: one ``urllib3.PoolManager`` per client (TLS
+verified, connections reused), one deadline for the whole fetch however slowly the
+server trickles bytes, a 1 MiB cap on the body, no content encodings, and at most
+three redirects, each to an ``https`` URL. Parsing is forgiving in one way only:
+a key this package cannot use (not RSA, under 2048 bits, ``use`` other than
+``sig``, missing ``n``/``e``) is skipped with a debug log instead of breaking the
+whole set. A set with no usable key, or with two usable keys sharing a ``kid``,
+is refused as a whole, so a broken endpoint never replaces good cached keys.
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+import re
+import time
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+
+from .errors import JwksError
+from .jose_adapter import VerificationKey, build_verification_key
+from .tokens import strict_json_object
+
+__all__ = ["JwksClient", "is_loopback_host", "parse_jwks", "validate_jwks_url"]
+
+logger = logging.getLogger("wristband_mw")
+
+MAX_JWKS_BYTES = 1024 * 1024
+MAX_REDIRECTS = 3
+MIN_RSA_BITS = 2048
+MAX_RSA_BITS = 16384
+MAX_KEYS = 100
+MAX_KID_LENGTH = 256
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
+_LOOPBACK_NAMES = {"localhost", "localhost.", "::1"}
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, ``127.0.0.0/8`` and ``::1``."""
+    host = host.lower().strip("[]")
+    if host in _LOOPBACK_NAMES:
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
+def validate_jwks_url(url: str) -> None:
+    """Raise ``ValueError`` unless ``url`` is https, or plain http to a loopback host."""
+    if not isinstance(url, str) or not url or url != url.strip():
+        raise ValueError("jwks_url must be an absolute https:// URL, e.g. 'https://auth.yourapp.io/api/v1/oauth2/jwks'")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host or parts.scheme not in ("https", "http"):
+        raise ValueError(f"jwks_url must be an absolute https:// URL; got {url!r}")
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise ValueError(
+            f"jwks_url must use https (plain http is allowed only for 127.0.0.1 and localhost); got {url!r}"
+        )
+    if parts.username or parts.password:
+        raise ValueError("jwks_url must not contain credentials")
+
+
+def _b64url_uint(value: object, name: str) -> int:
+    if not isinstance(value, str) or not _B64URL.fullmatch(value) or len(value) % 4 == 1:
+        raise ValueError(f"{name} is not base64url")
+    raw = binascii.a2b_base64(value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4))
+    return int.from_bytes(raw, "big")
+
+
+def _parse_key(jwk: Mapping[str, Any], algorithms: Iterable[str]) -> VerificationKey:
+    """One usable key from one JWK, or ``ValueError`` saying why it is skipped."""
+    kid = jwk.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
+        raise ValueError("no usable kid")
+    if jwk.get("kty") != "RSA":
+        raise ValueError(f"kty {jwk.get('kty')!r} is not RSA")
+    if jwk.get("use", "sig") != "sig":
+        raise ValueError(f"use {jwk.get('use')!r} is not sig")
+    key_ops = jwk.get("key_ops")
+    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+        raise ValueError("key_ops does not allow verify")
+    alg = jwk.get("alg")
+    if alg is not None and not isinstance(alg, str):
+        raise ValueError("alg is not a string")
+    if "d" in jwk or "p" in jwk:
+        raise ValueError("private key material in a public JWKS")
+    modulus = _b64url_uint(jwk.get("n"), "n")
+    exponent = _b64url_uint(jwk.get("e"), "e")
+    bits = modulus.bit_length()
+    if bits < MIN_RSA_BITS:
+        raise ValueError(f"RSA key too weak: {bits} bits. {MIN_RSA_BITS} bits minimum required.")
+    if bits > MAX_RSA_BITS:
+        raise ValueError(f"RSA key of {bits} bits is over the {MAX_RSA_BITS}-bit limit")
+    if exponent < 3 or exponent % 2 == 0 or exponent.bit_length() > 64:
+        raise ValueError("unusable RSA exponent")
+    return build_verification_key(kid, modulus, exponent, alg, algorithms)
+
+
+def parse_jwks(document: object, algorithms: Iterable[str]) -> Dict[str, VerificationKey]:
+    """Usable keys of a JWKS document by ``kid``; ``JwksError`` when there are none."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
+        raise JwksError('JWKS must be a JSON object with a "keys" array')
+    entries: List[Any] = document["keys"]
+    if len(entries) > MAX_KEYS:
+        raise JwksError(f"JWKS has {len(entries)} keys; at most {MAX_KEYS} are accepted")
+    algorithms = tuple(algorithms)
+    keys: Dict[str, VerificationKey] = {}
+    for index, jwk in enumerate(entries):
+        if not isinstance(jwk, Mapping):
+            logger.debug("JWKS key #%d skipped: not an object", index)
+            continue
+        try:
+            key = _parse_key(jwk, algorithms)
+        except ValueError as exc:
+            logger.debug("JWKS key #%d skipped: %s", index, exc)
+            continue
+        if key.kid in keys:
+            raise JwksError(f"JWKS has more than one usable key with kid {key.kid!r}")
+        keys[key.kid] = key
+    if not keys:
+        raise JwksError("JWKS has no usable RSA signing key")
+    return keys
+
+
+class JwksClient:
+    """Fetches and parses one JWKS URL.
+
+    Parameters:
+        url: the JWKS endpoint (checked with :func:`validate_jwks_url`).
+        algorithms: algorithms the keys will be asked to verify.
+        timeout: seconds for the whole fetch: connect, TLS, headers and body.
+        pool: an ``urllib3.PoolManager`` to use (tests pass one trusting their own CA).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        algorithms: Iterable[str],
+        timeout: float,
+        *,
+        pool: Optional[urllib3.PoolManager] = None,
+    ) -> None:
+        validate_jwks_url(url)
+        self.url = url
+        self.algorithms = tuple(algorithms)
+        self.timeout = timeout
+        self._pool = pool or urllib3.PoolManager(num_pools=2, maxsize=1, cert_reqs="CERT_REQUIRED")
+
+    def fetch(self) -> Dict[str, VerificationKey]:
+        """Fetch the JWKS now; ``JwksError`` on any failure, with a reason safe to log."""
+        deadline = time.monotonic() + self.timeout
+        url = self.url
+        for _ in range(MAX_REDIRECTS + 1):
+            status, location, body = self._get(url, deadline)
+            if status in (301, 302, 303, 307, 308) and location:
+                url = urljoin(url, location)
+                if urlsplit(url).scheme != "https":
+                    raise JwksError(f"JWKS redirect to a non-https URL refused: {url[:200]!r}")
+                continue
+            if status != 200:
+                raise JwksError(f"JWKS endpoint answered HTTP {status}")
+            try:
+                document = strict_json_object(body)
+            except ValueError as exc:
+                raise JwksError(f"JWKS is not valid JSON: {exc}") from None
+            keys = parse_jwks(document, self.algorithms)
+            logger.debug("fetched JWKS from %s: kids %s", self.url, sorted(keys))
+            return keys
+        raise JwksError(f"JWKS endpoint redirected more than {MAX_REDIRECTS} times")
+
+    def _get(self, url: str, deadline: float) -> Tuple[int, Optional[str], bytes]:
+        remaining = deadline - time.monotonic()
+        try:
+            response = self._pool.request(
+                "GET",
+                url,
+                headers={"Accept": "application/json", "Accept-Encoding": "identity"},
+                timeout=urllib3.Timeout(connect=remaining, read=remaining),
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise JwksError(f"JWKS fetch failed: {type(exc).__name__}: {_short(exc)}") from None
+        try:
+            if response.status != 200:
+                response.close()  # the body is not wanted; do not pool a half-read connection
+                result = response.status, response.headers.get("Location"), b""
+            else:
+                result = 200, None, self._read_checked_body(response, deadline)
+        except BaseException:
+            # A half-read connection must not go back to the pool.
+            response.close()
+            raise
+        finally:
+            response.release_conn()
+        return result
+
+    def _read_checked_body(self, response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise JwksError(f"JWKS response uses Content-Encoding {encoding[:40]!r}; identity was asked for")
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
+            raise JwksError(f"JWKS body of {declared} bytes is over the {MAX_JWKS_BYTES}-byte limit")
+        return self._read_body(response, deadline)
+
+    def _read_body(self, response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+        chunks: List[bytes] = []
+        size = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise JwksError(f"JWKS fetch took longer than {self.timeout:g} s")
+            _set_read_timeout(response, remaining)
+            try:
+                chunk = response.read1(65536)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise JwksError(f"JWKS fetch failed while reading: {type(exc).__name__}: {_short(exc)}") from None
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > MAX_JWKS_BYTES:
+                raise JwksError(f"JWKS body is over the {MAX_JWKS_BYTES}-byte limit")
+            chunks.append(chunk)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._pool.clear()
+
+
+def _set_read_timeout(response: urllib3.BaseHTTPResponse, seconds: float) -> None:
+    # A socket timeout bounds each recv; shrinking it to what is left of the deadline
+    # bounds the whole body, so a server trickling a byte at a time cannot stall us.
+    connection = getattr(response, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).replace("\n", " ")[:200]

@@ -1,0 +1,278 @@
+"""Signing keys by ``kid``: the only part of the package that does network I/O.
+
+The validator asks one question, "the key for this kid?", and gets a key, ``unknown``
+or ``unavailable``. Behind that question:
+
+* **Every key of a fetch is cached** (in a :class:`~wristband_mw.cache.LRUCache`), as
+  a pre-built key object, so no request ever parses a key.
+* **Single flight**: however many threads miss at once, one fetch runs and the rest
+  wait for its outcome.
+* **Cool-down for unknown kids**: a kid missing from a live key set triggers a fetch
+  at most once per ``jwks_refresh_cooldown``; during the cool-down such requests fail
+  at once. Routine fetches (the first one, TTL refreshes) do not start the cool-down,
+  so a key rotated in just after start-up is picked up immediately.
+* **Refresh-ahead**: once the key set is older than ``jwks_cache_ttl``, the next lookup
+  starts one background refresh and carries on with the cached keys. Keys absent from
+  the new set stop verifying, so a revoked key dies within the TTL.
+* **Stale-if-error**: while refreshes fail, the last good keys keep verifying for up
+  to ``jwks_stale_if_error`` seconds past their TTL (one warning per failure streak),
+  then they are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, Dict, Mapping, Optional, Tuple, Union
+
+from .cache import LRUCache
+from .config import DEFAULT_JWKS_CACHE_MAX_SIZE, WristbandJwtValidatorConfig
+from .errors import ErrorCode, JwksError, safe_echo
+from .jose_adapter import VerificationKey
+from .jwks import JwksClient, parse_jwks
+from .stats import Counters
+
+__all__ = ["KeyStore", "KeyOutcome"]
+
+logger = logging.getLogger("wristband_mw")
+
+#: What a lookup yields: the key, or why there is none (with a message safe to show).
+KeyOutcome = Union[VerificationKey, Tuple[ErrorCode, str]]
+
+_ROUTINE, _UNKNOWN_KID = "routine", "unknown kid"
+
+
+class _Flight:
+    """One fetch in progress; followers wait on ``done`` and read ``error``."""
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: Optional[str] = None
+
+
+class KeyStore:
+    """Caches a JWKS and answers key lookups under the policy in the module docstring.
+
+    Parameters:
+        config: the validator configuration (TTL, sizes, cool-down, timeouts).
+        counters: where to count hits, misses, fetches and cool-down rejections.
+        client: fetches the JWKS; built from ``config.jwks_url`` when omitted.
+        clock: monotonic clock, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        config: WristbandJwtValidatorConfig,
+        counters: Counters,
+        *,
+        client: Optional[JwksClient] = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._counters = counters
+        self._clock = clock
+        self._ttl = config.jwks_cache_ttl_seconds
+        self._stale_if_error = float(config.jwks_stale_if_error)
+        self._cooldown = float(config.jwks_refresh_cooldown)
+        self._wait_limit = config.jwks_fetch_timeout * 4 + 1  # followers never wait forever
+        max_size = config.jwks_cache_max_size or DEFAULT_JWKS_CACHE_MAX_SIZE
+        self._keys: LRUCache[str, VerificationKey] = LRUCache(max_size, clock=clock)
+        self._lock = threading.Lock()
+        self._flight: Optional[_Flight] = None
+        self._fetched_at: Optional[float] = None
+        self._refresh_due_at = float("inf")  # hot-path check: is the key set past its TTL?
+        self._next_refresh_attempt = float("-inf")
+        self._cooldown_until = float("-inf")
+        self._cooldown_error: Optional[str] = None
+        self._failing = False
+        self.client: Optional[JwksClient] = None
+        if config.jwks is not None:
+            self._store(parse_jwks(config.jwks, config.algorithms), self._clock())
+            self._refresh_due_at = float("inf")
+        else:
+            url = config.jwks_url or ""  # the config guarantees a URL when there is no static jwks
+            self.client = client or JwksClient(url, config.algorithms, config.jwks_fetch_timeout)
+
+    # -- the per-request questions ----------------------------------------------------
+    def cached(self, kid: str) -> Optional[VerificationKey]:
+        """The cached key for ``kid`` without any I/O; may start a background refresh."""
+        key = self._keys.get(kid)
+        if key is None:
+            self._counters.incr("key_cache_misses")
+            return None
+        self._counters.incr("key_cache_hits")
+        if self._clock() >= self._refresh_due_at:
+            self._counters.incr("stale_serves")
+            self._refresh_in_background()
+        return key
+
+    def current(self, kid: str) -> Optional[VerificationKey]:
+        """The key now held for ``kid``, uncounted: is a key that verified a token still trusted?
+
+        Like :meth:`cached`, it starts the background refresh when the set is past its
+        TTL, so traffic answered from the verified-token cache still notices revocation.
+        """
+        key = self._keys.get(kid)
+        if key is not None and self._clock() >= self._refresh_due_at:
+            self._refresh_in_background()
+        return key
+
+    def immediate_failure(self, kid: str) -> Optional[Tuple[ErrorCode, str]]:
+        """The answer for an uncached ``kid`` if it needs no fetch (cool-down or static keys)."""
+        if self.client is None:
+            return _unknown(kid)
+        with self._lock:
+            if self._flight is None and not self._needs_routine_fetch() and self._clock() < self._cooldown_until:
+                return self._cooldown_answer(kid)
+        return None
+
+    def resolve(self, kid: str) -> KeyOutcome:
+        """The key for ``kid``, fetching the JWKS if policy allows; may block up to the timeout."""
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        if self.client is None:
+            return _unknown(kid)
+        with self._lock:
+            key = self._keys.get(kid)
+            if key is not None:
+                return key
+            kind = _ROUTINE
+            if self._flight is not None:
+                flight, leader = self._flight, False
+            else:
+                if not self._needs_routine_fetch():
+                    now = self._clock()
+                    if now < self._cooldown_until:
+                        return self._cooldown_answer(kid)
+                    self._cooldown_until = now + self._cooldown
+                    self._cooldown_error = None
+                    kind = _UNKNOWN_KID
+                flight, leader = self._new_flight(), True
+        if leader:
+            self._fly(flight, kind)
+        elif not flight.done.wait(self._wait_limit):
+            return ErrorCode.KEYS_UNAVAILABLE, "Failed to get signing key: JWKS fetch did not finish in time"
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        if flight.error is not None:
+            return ErrorCode.KEYS_UNAVAILABLE, f"Failed to get signing key: {flight.error}"
+        return _unknown(kid)
+
+    # -- warming and inspection -------------------------------------------------------
+    def prefetch(self) -> None:
+        """Fetch now (joining a fetch in progress); ``JwksError`` if it fails."""
+        if self.client is None:
+            return
+        with self._lock:
+            leader = self._flight is None
+            flight = self._new_flight() if self._flight is None else self._flight
+        if leader:
+            self._fly(flight, _ROUTINE)
+        elif not flight.done.wait(self._wait_limit):
+            raise JwksError("JWKS fetch did not finish in time")
+        if flight.error is not None:
+            raise JwksError(flight.error)
+
+    def kids(self) -> Tuple[str, ...]:
+        """The kids currently cached."""
+        return tuple(self._keys.keys())
+
+    # -- internals ---------------------------------------------------------------------
+    def _needs_routine_fetch(self) -> bool:
+        """True when there is no live key set at all (never fetched, or fully expired)."""
+        if self._fetched_at is None:
+            return True
+        if self._ttl is None:
+            return False
+        return self._clock() >= self._fetched_at + self._ttl + self._stale_if_error
+
+    def _cooldown_answer(self, kid: str) -> Tuple[ErrorCode, str]:
+        self._counters.incr("cooldown_rejections")
+        if self._cooldown_error is not None:
+            return ErrorCode.KEYS_UNAVAILABLE, f"Failed to get signing key: {self._cooldown_error}"
+        return _unknown(kid)
+
+    def _refresh_in_background(self) -> None:
+        with self._lock:
+            if self._flight is not None or self._clock() < self._next_refresh_attempt:
+                return
+            flight = self._new_flight()
+        threading.Thread(
+            target=self._fly, args=(flight, "refresh"), name="wristband_mw-jwks-refresh", daemon=True
+        ).start()
+
+    def _new_flight(self) -> _Flight:
+        """Under the lock: start a fetch that others will wait on."""
+        flight = self._flight = _Flight()
+        return flight
+
+    def _fly(self, flight: _Flight, kind: str) -> None:
+        """Run one fetch for everyone waiting on ``flight``."""
+        client = self.client
+        started = self._clock()
+        keys: Mapping[str, VerificationKey] = {}
+        try:
+            if client is None:
+                raise JwksError("static keys are never fetched")
+            keys = client.fetch()
+        except JwksError as exc:
+            flight.error = str(exc)
+        except Exception as exc:  # a bug or an exotic failure: never kill the caller's request
+            flight.error = f"{type(exc).__name__}: {exc}"[:300]
+        with self._lock:
+            if flight.error is None:
+                self._counters.incr("jwks_fetches_ok")
+                self._store(keys, started)
+                if self._failing:
+                    logger.warning("JWKS fetch from %s succeeded again", self._url)
+                self._failing = False
+            else:
+                self._counters.incr("jwks_fetches_failed")
+                self._next_refresh_attempt = started + self._cooldown
+                if kind == _UNKNOWN_KID:
+                    self._cooldown_error = flight.error
+                self._log_failure(kind, flight.error)
+            self._flight = None
+        flight.done.set()
+
+    @property
+    def _url(self) -> str:
+        return self.client.url if self.client is not None else "(static jwks)"
+
+    def _log_failure(self, kind: str, error: str) -> None:
+        if self._failing:
+            logger.debug("JWKS %s fetch failed again: %s", kind, error)
+            return
+        self._failing = True
+        if self._fetched_at is not None and not self._needs_routine_fetch():
+            logger.warning(
+                "JWKS %s fetch from %s failed (%s); serving the cached keys for up to %g s past their TTL",
+                kind,
+                self._url,
+                error,
+                self._stale_if_error,
+            )
+        else:
+            logger.warning("JWKS %s fetch from %s failed: %s", kind, self._url, error)
+
+    def _store(self, keys: Mapping[str, VerificationKey], fetched_at: float) -> None:
+        # Keep the existing object for an unchanged key, so tokens it verified stay cached.
+        kept: Dict[str, VerificationKey] = {}
+        for kid, key in keys.items():
+            old = self._keys.get(kid)
+            kept[kid] = old if old is not None and old.same_as(key) else key
+        hard_ttl = None if self._ttl is None else self._ttl + self._stale_if_error
+        self._keys.replace_all(list(kept.items()), ttl=hard_ttl)
+        self._fetched_at = fetched_at
+        self._refresh_due_at = float("inf") if self._ttl is None else fetched_at + self._ttl
+
+
+def _unknown(kid: str) -> Tuple[ErrorCode, str]:
+    return (
+        ErrorCode.UNKNOWN_KEY,
+        f"Failed to get signing key: Unable to find a signing key that matches '{safe_echo(kid)}'",
+    )

@@ -1,0 +1,314 @@
+"""A local token issuer for tests: real RSA keys behind a real loopback JWKS server.
+
+Use it to test applications protected by ``wristband_mw`` without a Wristband
+account and without mocks::
+
+    from wristband_mw.testing import LocalIssuer
+
+    with LocalIssuer() as issuer:
+        validator = issuer.validator()
+        token = issuer.mint(sub="user-1", scope="openid orders:read")
+        assert validator.validate(token).is_valid
+
+With pytest, enable the fixture in a ``conftest.py``::
+
+    pytest_plugins = ["wristband_mw.testing"]
+
+    def test_orders(local_issuer):
+        token = local_issuer.mint(scope="orders:read")
+
+The server listens on 127.0.0.1 only, on a random free port, using nothing but the
+standard library; it stops with the context manager (or :meth:`LocalIssuer.close`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Type, Union
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from . import WristbandJwtValidator, WristbandJwtValidatorConfig, create_wristband_jwt_validator
+
+__all__ = ["LocalIssuer", "b64url", "local_issuer"]
+
+JWKS_PATH = "/api/v1/oauth2/jwks"
+_HASHES: Dict[str, hashes.HashAlgorithm] = {
+    "RS256": hashes.SHA256(),
+    "RS384": hashes.SHA384(),
+    "RS512": hashes.SHA512(),
+}
+
+JsonInput = Union[Mapping[str, Any], bytes, str]
+
+
+def b64url(data: Union[bytes, str]) -> str:
+    """Unpadded base64url, as JOSE uses it."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _json_bytes(value: JsonInput) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return json.dumps(dict(value), separators=(",", ":")).encode("utf-8")
+
+
+def _public_jwk(kid: str, key: rsa.RSAPrivateKey, alg: str = "RS256") -> Dict[str, str]:
+    numbers = key.public_key().public_numbers()
+    n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+    e = numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
+    return {"kty": "RSA", "use": "sig", "alg": alg, "kid": kid, "n": b64url(n), "e": b64url(e)}
+
+
+class LocalIssuer:
+    """An issuer with its own RSA keys and a loopback JWKS endpoint.
+
+    Parameters:
+        key_size: RSA modulus size in bits for generated keys.
+        port: port to listen on; 0 (the default) picks a free one.
+        private_key: an existing RSA private key (PEM bytes or a key object) to use as
+            the first signing key instead of generating one.
+        kid: the first key's ``kid`` (a random one by default).
+
+    Attributes worth knowing:
+        issuer, jwks_url: what to configure a validator with (or call :meth:`validator`).
+        kid: the ``kid`` that :meth:`mint` signs with now.
+        fetch_count: how many JWKS requests the server has answered (failures included).
+        failing: when true, the JWKS endpoint answers HTTP 500.
+        stall_seconds: the JWKS endpoint waits this long before answering.
+        jwks_override: when set, ``(status, body)`` is served instead of the real JWKS.
+    """
+
+    def __init__(
+        self,
+        *,
+        key_size: int = 2048,
+        port: int = 0,
+        private_key: Union[bytes, rsa.RSAPrivateKey, None] = None,
+        kid: Optional[str] = None,
+    ) -> None:
+        self.key_size = key_size
+        self.failing = False
+        self.stall_seconds = 0.0
+        self.jwks_override: Optional[Tuple[int, bytes]] = None
+        self._lock = threading.Lock()
+        self._fetch_count = 0
+        self._stopping = threading.Event()
+        if isinstance(private_key, bytes):
+            loaded = serialization.load_pem_private_key(private_key, password=None)
+            if not isinstance(loaded, rsa.RSAPrivateKey):
+                raise ValueError("private_key must be an RSA key")
+            private_key = loaded
+        first = private_key or self._generate()
+        self.kid = kid or self._new_kid()
+        self._keys: Dict[str, rsa.RSAPrivateKey] = {self.kid: first}
+        self._published: List[str] = [self.kid]
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.jwks_url = self.issuer + JWKS_PATH
+        self._thread = threading.Thread(target=self._server.serve_forever, name="LocalIssuer", daemon=True)
+        self._thread.start()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def __enter__(self) -> LocalIssuer:
+        return self
+
+    def __exit__(
+        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the server (waking any stalled request) and free the port."""
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    # -- keys --------------------------------------------------------------------------
+    @property
+    def fetch_count(self) -> int:
+        """JWKS requests answered so far."""
+        with self._lock:
+            return self._fetch_count
+
+    @property
+    def private_key(self) -> rsa.RSAPrivateKey:
+        """The current signing key."""
+        return self._keys[self.kid]
+
+    def jwks(self) -> Dict[str, Any]:
+        """The JWKS document the server publishes now."""
+        with self._lock:
+            return {"keys": [_public_jwk(kid, self._keys[kid]) for kid in self._published]}
+
+    def rotate(self, *, keep_previous: bool = False) -> str:
+        """Sign with a new key from now on and publish it; returns its ``kid``.
+
+        The previous key is unpublished (its tokens stop validating once a validator
+        refreshes) unless ``keep_previous`` is true.
+        """
+        kid, key = self._new_kid(), self._generate()
+        with self._lock:
+            self._keys[kid] = key
+            self._published = ([*self._published] if keep_previous else []) + [kid]
+            self.kid = kid
+        return kid
+
+    def add_key(self, key: Optional[rsa.RSAPrivateKey] = None, *, publish: bool = True) -> str:
+        """Add a key without making it the current one (for rotation tests); returns its ``kid``."""
+        kid = self._new_kid()
+        with self._lock:
+            self._keys[kid] = key or self._generate()
+            if publish:
+                self._published.append(kid)
+        return kid
+
+    def unpublish(self, kid: str) -> None:
+        """Stop publishing ``kid`` (it can still sign, for revocation tests)."""
+        with self._lock:
+            self._published = [k for k in self._published if k != kid]
+
+    # -- tokens ------------------------------------------------------------------------
+    def claims(
+        self, sub: str = "user-123", scope: str = "openid email profile", exp_in: Optional[float] = 1800
+    ) -> Dict[str, Any]:
+        """The claims of a Wristband-shaped access token, before overrides."""
+        now = int(time.time())
+        claims: Dict[str, Any] = {
+            "sub": sub,
+            "idp_name": "wristband",
+            "van_dom": f"127.0.0.1:{self.port}",
+            "amr": ["pwd"],
+            "iss": self.issuer,
+            "client_id": "local-client",
+            "tnt_id": "local-tenant",
+            "scope": scope,
+            "auth_time": now,
+            "sub_kind": "user",
+            "app_id": "local-app",
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+        }
+        if exp_in is not None:
+            claims["exp"] = int(now + exp_in)
+        return claims
+
+    def mint(
+        self,
+        sub: str = "user-123",
+        scope: str = "openid email profile",
+        exp_in: Optional[float] = 1800,
+        *,
+        kid: Optional[str] = None,
+        headers: Optional[Mapping[str, Any]] = None,
+        **claims: Any,
+    ) -> str:
+        """A signed access token like Wristband's (``typ: at+JWT``, ``kid``, RS256).
+
+        Keyword claims override the defaults; a claim set to ``None`` is removed.
+        ``exp_in=None`` leaves out ``exp``. ``headers`` overrides header parameters the
+        same way. ``kid`` picks another of this issuer's keys.
+        """
+        body = self.claims(sub, scope, exp_in)
+        body.update(claims)
+        header: Dict[str, Any] = {"kid": kid or self.kid, "typ": "at+JWT", "alg": "RS256"}
+        header.update(headers or {})
+        return self.sign(
+            {k: v for k, v in header.items() if v is not None},
+            {k: v for k, v in body.items() if v is not None},
+            key_id=kid,
+        )
+
+    def sign(self, header: JsonInput, payload: JsonInput, *, key_id: Optional[str] = None) -> str:
+        """Sign arbitrary header and payload (dicts, or raw JSON as ``bytes``/``str``).
+
+        The algorithm comes from the header's ``alg`` (RS256, RS384 or RS512; RS256
+        when the header is raw JSON); the key is ``key_id``'s or the current one.
+        """
+        alg = header.get("alg", "RS256") if isinstance(header, Mapping) else "RS256"
+        if alg not in _HASHES:
+            raise ValueError("LocalIssuer signs with RS256, RS384 or RS512 only")
+        signing_input = f"{b64url(_json_bytes(header))}.{b64url(_json_bytes(payload))}"
+        key = self._keys[key_id or self.kid]
+        signature = key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), _HASHES[alg])
+        return f"{signing_input}.{b64url(signature)}"
+
+    def validator(self, **overrides: Any) -> WristbandJwtValidator:
+        """A validator pointed at this issuer; ``overrides`` are config fields."""
+        options: Dict[str, Any] = {"issuer": self.issuer, "jwks_url": self.jwks_url}
+        options.update(overrides)
+        return create_wristband_jwt_validator(WristbandJwtValidatorConfig(**options))
+
+    # -- internals ---------------------------------------------------------------------
+    def _generate(self) -> rsa.RSAPrivateKey:
+        return rsa.generate_private_key(public_exponent=65537, key_size=self.key_size)
+
+    @staticmethod
+    def _new_kid() -> str:
+        return uuid.uuid4().hex[:16]
+
+    def _jwks_response(self) -> Tuple[int, bytes]:
+        with self._lock:
+            self._fetch_count += 1
+        deadline = time.monotonic() + self.stall_seconds
+        while time.monotonic() < deadline and not self._stopping.is_set():
+            time.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
+        if self.failing:
+            return 500, b'{"error":"server_error"}'
+        if self.jwks_override is not None:
+            return self.jwks_override
+        return 200, json.dumps(self.jwks()).encode("utf-8")
+
+    def _handler_class(self) -> Type[BaseHTTPRequestHandler]:
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                if self.path == JWKS_PATH:
+                    status, body = issuer._jwks_response()
+                elif self.path == "/.well-known/openid-configuration":
+                    document = {"issuer": issuer.issuer, "jwks_uri": issuer.jwks_url}
+                    status, body = 200, json.dumps(document).encode("utf-8")
+                else:
+                    status, body = 404, b'{"error":"not_found"}'
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the client gave up (e.g. its timeout): nothing to do
+                    pass
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep test output clean
+
+        return Handler
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the test kit works without pytest
+    pass
+else:
+
+    @pytest.fixture
+    def local_issuer() -> Iterator[LocalIssuer]:
+        """A running :class:`LocalIssuer`, closed after the test."""
+        with LocalIssuer() as issuer:
+            yield issuer

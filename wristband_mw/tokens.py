@@ -1,0 +1,123 @@
+"""Structural parsing of a compact JWS, before any key or signature is involved.
+
+Everything here is cheap and strict, so forged garbage is refused in microseconds
+and never reaches python-jose or the network:
+
+* the token is one string of at most ``max_token_bytes`` characters, checked before
+  any other work;
+* exactly three segments of canonical base64url: no padding, no ``+`` or ``/``, no
+  whitespace and no non-zero trailing bits, so every token has exactly one spelling;
+* header and payload are UTF-8 JSON objects with no duplicate member names (a
+  verifier and an application that disagree about a claim is how bypasses start), no
+  ``NaN`` or ``Infinity``, and nested no deeper than :data:`MAX_JSON_DEPTH`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+from typing import Any, Dict, List, Tuple
+
+from .payload import FrozenDict
+
+__all__ = ["MAX_JSON_DEPTH", "ParsedToken", "b64url_decode", "freeze_claims", "parse_token", "strict_json_object"]
+
+MAX_JSON_DEPTH = 16
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# Last character of a segment whose length is 2 or 3 modulo 4: the unused low bits
+# must be zero (RFC 4648 section 3.5), or two spellings would decode to the same bytes.
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+
+
+class MalformedTokenError(ValueError):
+    """The token is not a well-formed compact JWS; ``str()`` is a safe message."""
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Decode one canonical, unpadded base64url segment (already charset-checked)."""
+    remainder = len(segment) % 4
+    if remainder:
+        if remainder == 1 or segment[-1] not in _CANONICAL_LAST[remainder]:
+            raise MalformedTokenError("Invalid JWT encoding")
+        segment += "==" if remainder == 2 else "="
+    return binascii.a2b_base64(segment.replace("-", "+").replace("_", "/"))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unique_members(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate member name")
+    return obj
+
+
+_decoder = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_refuse_constant)
+
+
+def strict_json_object(data: bytes) -> Dict[str, Any]:
+    """Parse UTF-8 JSON that must be an object; ``ValueError`` otherwise.
+
+    Duplicate member names, ``NaN``/``Infinity`` and excessive nesting are refused.
+    """
+    try:
+        value = _decoder.decode(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    if type(value) is not dict:
+        raise ValueError("JSON value is not an object")
+    return value
+
+
+def freeze_claims(claims: Dict[str, Any]) -> Dict[str, Any]:
+    """Make nested values immutable in place; ``MalformedTokenError`` past :data:`MAX_JSON_DEPTH`."""
+    for name, value in claims.items():
+        if type(value) is list or type(value) is dict:
+            claims[name] = _freeze(value, 2)
+    return claims
+
+
+def _freeze(value: Any, depth: int) -> Any:
+    if depth > MAX_JSON_DEPTH:
+        raise MalformedTokenError("Invalid JWT encoding")
+    if type(value) is list:
+        return tuple([_freeze(item, depth + 1) for item in value])
+    if type(value) is dict:
+        return FrozenDict({key: _freeze(item, depth + 1) for key, item in value.items()})
+    return value
+
+
+class ParsedToken:
+    """A structurally valid JWS: decoded header and payload, and what to verify."""
+
+    __slots__ = ("header", "payload", "signature", "signing_input")
+
+    def __init__(self, header: Dict[str, Any], payload: Dict[str, Any], signing_input: bytes, signature: bytes):
+        self.header = header
+        self.payload = payload
+        self.signing_input = signing_input
+        self.signature = signature
+
+
+def parse_token(token: str) -> ParsedToken:
+    """Split and decode ``token`` (a ``str`` already within the size limit).
+
+    Raises :class:`MalformedTokenError` with the message ``wristband-python-jwt`` uses:
+    ``Invalid JWT format`` for a wrong number of segments, ``Invalid JWT encoding``
+    for everything else.
+    """
+    if _TOKEN.fullmatch(token) is None:
+        raise MalformedTokenError("Invalid JWT format" if token.count(".") != 2 else "Invalid JWT encoding")
+    header_segment, payload_segment, signature_segment = token.split(".")
+    try:
+        header = strict_json_object(b64url_decode(header_segment))
+        payload = freeze_claims(strict_json_object(b64url_decode(payload_segment)))
+        signature = b64url_decode(signature_segment)
+    except (ValueError, binascii.Error):
+        raise MalformedTokenError("Invalid JWT encoding") from None
+    signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
+    return ParsedToken(header, payload, signing_input, signature)

@@ -1,0 +1,365 @@
+"""Validate Wristband (or any OIDC issuer's) RS256 access tokens.
+
+A drop-in replacement for ``wristband.python_jwt``: the same factory, config, method
+names and messages, with stricter defaults and a cheaper hot path. Checks run
+cheapest first, so forged garbage costs microseconds and never causes a JWKS fetch:
+
+1. verified-token cache: a token seen before only has ``exp``/``nbf`` rechecked;
+2. size, structure and encoding (:mod:`wristband_mw.tokens`);
+3. ``alg`` allow-list, ``typ``, refused header features, ``kid``;
+4. ``iss``, then ``exp``/``nbf``/``iat`` (JSON numbers only);
+5. the key by ``kid`` (:mod:`wristband_mw.keystore`), then the signature through a
+   pre-built python-jose key object, then ``aud``.
+
+``validate`` never raises; every failure is a :class:`JwtValidationResult` with an
+:class:`ErrorCode`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, Optional, Union
+
+from .bearer import AuthorizationHeader, extract_bearer_token
+from .cache import LRUCache
+from .config import WristbandJwtValidatorConfig
+from .errors import ErrorCode, safe_echo
+from .jose_adapter import VerificationKey
+from .jwks import MAX_KID_LENGTH, MAX_RSA_BITS, MIN_RSA_BITS, JwksClient
+from .keystore import KeyOutcome, KeyStore
+from .payload import JWTPayload, JwtValidationResult
+from .stats import Counters
+from .tokens import MalformedTokenError, ParsedToken, parse_token
+
+__all__ = ["JwtValidator", "WristbandJwtValidator", "create_wristband_jwt_validator"]
+
+logger = logging.getLogger("wristband_mw")
+
+# Beyond year 9999 a timestamp is meaningless, and datetime.fromtimestamp() in the
+# application would raise on it; such a claim is refused rather than trusted.
+MAX_TIMESTAMP = 253_402_300_799
+_REFUSED_HEADER_PARAMS = frozenset({"crit", "b64", "zip", "enc"})
+_MIN_SIGNATURE_BYTES = MIN_RSA_BITS // 8
+_MAX_SIGNATURE_BYTES = MAX_RSA_BITS // 8
+_EVENTS = (
+    "valid",
+    *(code.value for code in ErrorCode),
+    "verified_token_cache_hits",
+    "key_cache_hits",
+    "key_cache_misses",
+    "jwks_fetches_ok",
+    "jwks_fetches_failed",
+    "stale_serves",
+    "cooldown_rejections",
+)
+
+
+def _fail(error: ErrorCode, message: str) -> JwtValidationResult:
+    return JwtValidationResult(False, None, message, error)
+
+
+def _is_timestamp(value: object) -> bool:
+    # type() rather than isinstance(): JSON true/false are bools, and bool is an int.
+    return (type(value) is int or type(value) is float) and -MAX_TIMESTAMP <= value <= MAX_TIMESTAMP
+
+
+class _Verified:
+    """A verified-token cache entry: what a hit needs to recheck and return."""
+
+    __slots__ = ("exp", "key", "nbf", "payload")
+
+    def __init__(self, payload: JWTPayload, exp: Optional[float], nbf: Optional[float], key: VerificationKey):
+        self.payload = payload
+        self.exp = exp
+        self.nbf = nbf
+        self.key = key
+
+
+class _NeedsKey:
+    """A token that passed every check before the key: waiting for the key store."""
+
+    __slots__ = ("alg", "kid", "parsed", "token")
+
+    def __init__(self, token: str, parsed: ParsedToken, alg: str, kid: str):
+        self.token = token
+        self.parsed = parsed
+        self.alg = alg
+        self.kid = kid
+
+
+class WristbandJwtValidator:
+    """Validates access tokens against one issuer and its JWKS.
+
+    Create one per issuer and share it: it is thread-safe, holds the key cache and
+    the verified-token cache, and reuses HTTP connections.
+
+    Parameters:
+        config: a :class:`WristbandJwtValidatorConfig`.
+        clock: wall clock in seconds since the epoch, for ``exp``/``nbf`` (tests inject one).
+        monotonic: monotonic clock for cache lifetimes (tests inject one).
+        jwks_client: a custom :class:`~wristband_mw.jwks.JwksClient` (e.g. trusting a test CA).
+
+    Example::
+
+        validator = create_wristband_jwt_validator(WristbandJwtValidatorConfig("auth.yourapp.io"))
+        result = validator.validate(validator.extract_bearer_token(headers.get("authorization")))
+        if result.is_valid:
+            user_id = result.payload.sub
+    """
+
+    def __init__(
+        self,
+        config: WristbandJwtValidatorConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        jwks_client: Optional[JwksClient] = None,
+    ) -> None:
+        if not isinstance(config, WristbandJwtValidatorConfig):
+            raise ValueError("create_wristband_jwt_validator needs a WristbandJwtValidatorConfig")
+        self.config = config
+        self._clock = clock
+        self._counters = Counters(_EVENTS)
+        self._keys = KeyStore(config, self._counters, client=jwks_client, clock=monotonic)
+        size = config.verified_token_cache_size
+        self._verified: Optional[LRUCache[str, _Verified]] = LRUCache(size, clock=monotonic) if size else None
+        self._executor: Optional[ThreadPoolExecutor] = None
+        # Everything the hot path compares against, computed once.
+        if config.issuer is None:  # the config always resolves one; keep mypy and -O honest
+            raise ValueError("config has no issuer")
+        self.issuer: str = config.issuer
+        self._max_bytes = config.max_token_bytes
+        self._algorithms = frozenset(config.algorithms)
+        self._alg_list = ", ".join(config.algorithms)
+        typ = config.token_typ
+        self._typs = frozenset({typ.lower(), "application/" + typ.lower()}) if typ else frozenset()
+        self._audiences = frozenset(config.audiences)
+        self._leeway = float(config.leeway)
+        self._require_exp = config.require_exp
+
+    # -- the seed's API ------------------------------------------------------------------
+    def extract_bearer_token(self, authorization_header: AuthorizationHeader = None) -> str:
+        """See :func:`wristband_mw.extract_bearer_token`."""
+        return extract_bearer_token(authorization_header)
+
+    def validate(self, token: str) -> JwtValidationResult:
+        """Validate ``token``; never raises. May block on a JWKS fetch (bounded by the timeout)."""
+        outcome = self._begin(token)
+        if isinstance(outcome, _NeedsKey):
+            outcome = self._complete(outcome, self._keys.resolve(outcome.kid))
+        return self._counted(outcome)
+
+    # -- beyond the seed -----------------------------------------------------------------
+    async def validate_async(self, token: str) -> JwtValidationResult:
+        """Same result as :meth:`validate`; a JWKS fetch runs in a worker thread, never on the loop."""
+        outcome = self._begin(token)
+        if isinstance(outcome, _NeedsKey):
+            key_outcome = self._keys.immediate_failure(outcome.kid)
+            if key_outcome is None:
+                key_outcome = await self._offload(self._keys.resolve, outcome.kid)
+            outcome = self._complete(outcome, key_outcome)
+        return self._counted(outcome)
+
+    def prefetch(self) -> None:
+        """Fetch the JWKS now, for fail-fast start-up; raises :class:`JwksError` on failure."""
+        self._keys.prefetch()
+
+    async def prefetch_async(self) -> None:
+        """:meth:`prefetch` from async code, in a worker thread."""
+        await self._offload(self._keys.prefetch)
+
+    def stats(self) -> Dict[str, Any]:
+        """A snapshot of counters: results by code, cache hits and misses, fetches."""
+        counts = self._counters.snapshot()
+        results = {name: counts.pop(name) for name in ("valid", *(code.value for code in ErrorCode))}
+        return {
+            "results": results,
+            **counts,
+            "cached_kids": list(self._keys.kids()),
+            "verified_tokens_cached": len(self._verified) if self._verified is not None else 0,
+        }
+
+    def close(self) -> None:
+        """Release pooled connections and the worker thread."""
+        if self._keys.client is not None:
+            self._keys.client.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+
+    # -- internals -------------------------------------------------------------------------
+    def _counted(self, result: JwtValidationResult) -> JwtValidationResult:
+        self._counters.incr(result.error.value if result.error is not None else "valid")
+        return result
+
+    async def _offload(self, func: Callable[..., Any], *args: Any) -> Any:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wristband_mw-jwks")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+    def _begin(self, token: str) -> Union[JwtValidationResult, _NeedsKey]:
+        """Everything up to the key lookup; returns a result when no fetch is needed."""
+        try:
+            return self._check_before_key(token)
+        except Exception:  # a bug must cost one request a 401, never a 500
+            logger.exception("unexpected error while validating a token")
+            return _fail(ErrorCode.MALFORMED, "Token could not be validated")
+
+    def _complete(self, pending: _NeedsKey, key: KeyOutcome) -> JwtValidationResult:
+        try:
+            if isinstance(key, tuple):
+                return _fail(*key)
+            return self._verify(pending.token, pending.parsed, pending.alg, key)
+        except Exception:
+            logger.exception("unexpected error while validating a token")
+            return _fail(ErrorCode.MALFORMED, "Token could not be validated")
+
+    def _check_before_key(self, token: str) -> Union[JwtValidationResult, _NeedsKey]:
+        if type(token) is not str:
+            if token is None:
+                return _fail(ErrorCode.MISSING_TOKEN, "No token provided")
+            if not isinstance(token, str):
+                return _fail(ErrorCode.MALFORMED, "Invalid JWT format: the token must be a string")
+            token = str(token)
+        if not token:
+            return _fail(ErrorCode.MISSING_TOKEN, "No token provided")
+        if len(token) > self._max_bytes:
+            return _fail(ErrorCode.TOO_LARGE, f"Token is larger than {self._max_bytes} bytes")
+
+        if self._verified is not None:
+            hit = self._recheck_verified(self._verified, token)
+            if hit is not None:
+                return hit
+
+        try:
+            parsed = parse_token(token)
+        except MalformedTokenError as exc:
+            return _fail(ErrorCode.MALFORMED, str(exc))
+
+        header = parsed.header
+        alg = header.get("alg")
+        if type(alg) is not str or alg not in self._algorithms:
+            return _fail(
+                ErrorCode.DISALLOWED_ALGORITHM,
+                f"Algorithm {safe_echo(alg)} not allowed. Expected one of: {self._alg_list}",
+            )
+        if self._typs:
+            typ = header.get("typ")
+            if type(typ) is not str or typ.lower() not in self._typs:
+                return _fail(
+                    ErrorCode.INVALID_TYPE,
+                    f"Invalid token type. Expected {self.config.token_typ}, got {safe_echo(typ)}",
+                )
+        if not _REFUSED_HEADER_PARAMS.isdisjoint(header):
+            refused = sorted(_REFUSED_HEADER_PARAMS.intersection(header))
+            return _fail(ErrorCode.MALFORMED, f"Unsupported JOSE header parameter: {', '.join(refused)}")
+        kid = header.get("kid")
+        if kid is None or kid == "":
+            return _fail(ErrorCode.MISSING_CLAIM, "Token header missing kid (key ID)")
+        if type(kid) is not str or len(kid) > MAX_KID_LENGTH:
+            return _fail(
+                ErrorCode.INVALID_CLAIM,
+                f"Invalid kid in token header: must be a string of at most {MAX_KID_LENGTH} characters",
+            )
+
+        claims = parsed.payload
+        iss = claims.get("iss")
+        if iss != self.issuer:
+            return _fail(ErrorCode.INVALID_ISSUER, f"Invalid issuer. Expected {self.issuer}, got {safe_echo(iss)}")
+        failure = self._check_times(claims)
+        if failure is not None:
+            return failure
+        if not _MIN_SIGNATURE_BYTES <= len(parsed.signature) <= _MAX_SIGNATURE_BYTES:
+            return _fail(ErrorCode.INVALID_SIGNATURE, "Invalid signature")
+
+        key = self._keys.cached(kid)
+        if key is None:
+            return _NeedsKey(token, parsed, alg, kid)
+        return self._verify(token, parsed, alg, key)
+
+    def _check_times(self, claims: Dict[str, Any]) -> Optional[JwtValidationResult]:
+        now = self._clock()
+        exp = claims.get("exp")
+        if exp is None:
+            if self._require_exp:
+                return _fail(ErrorCode.MISSING_CLAIM, "Token missing required exp claim")
+        elif not _is_timestamp(exp):
+            return _fail(ErrorCode.INVALID_CLAIM, "Invalid exp claim: must be a NumericDate (a JSON number)")
+        elif now >= exp + self._leeway:
+            return _fail(ErrorCode.EXPIRED, "Token has expired")
+        nbf = claims.get("nbf")
+        if nbf is not None:
+            if not _is_timestamp(nbf):
+                return _fail(ErrorCode.INVALID_CLAIM, "Invalid nbf claim: must be a NumericDate (a JSON number)")
+            if now < nbf - self._leeway:
+                return _fail(ErrorCode.NOT_YET_VALID, "Token not yet valid")
+        iat = claims.get("iat")
+        if iat is not None and not _is_timestamp(iat):
+            return _fail(ErrorCode.INVALID_CLAIM, "Invalid iat claim: must be a NumericDate (a JSON number)")
+        return None
+
+    def _verify(self, token: str, parsed: ParsedToken, alg: str, key: VerificationKey) -> JwtValidationResult:
+        if alg not in key.verifiers:
+            return _fail(
+                ErrorCode.DISALLOWED_ALGORITHM,
+                f"Algorithm {alg} not allowed for signing key '{safe_echo(key.kid)}': "
+                f"the JWKS restricts it to {safe_echo(key.alg)}",
+            )
+        if len(parsed.signature) != (key.bits + 7) // 8 or not key.verify(alg, parsed.signing_input, parsed.signature):
+            return _fail(ErrorCode.INVALID_SIGNATURE, "Invalid signature")
+        claims = parsed.payload
+        if self._audiences:
+            failure = self._check_audience(claims.get("aud"))
+            if failure is not None:
+                return failure
+        payload = JWTPayload._trusted(claims)
+        if self._verified is not None:
+            self._verified.set(token, _Verified(payload, claims.get("exp"), claims.get("nbf"), key))
+        return JwtValidationResult(True, payload)
+
+    def _check_audience(self, aud: Any) -> Optional[JwtValidationResult]:
+        if aud is None:
+            return _fail(ErrorCode.MISSING_CLAIM, "Token missing required aud claim")
+        if type(aud) is str:
+            matched = aud in self._audiences
+        elif type(aud) is tuple:
+            matched = any(type(item) is str and item in self._audiences for item in aud)
+        else:
+            matched = False
+        if matched:
+            return None
+        expected = self.config.audience if isinstance(self.config.audience, str) else " or ".join(self._audiences)
+        return _fail(ErrorCode.INVALID_AUDIENCE, f"Invalid audience. Expected {expected}, got {safe_echo(aud)}")
+
+    def _recheck_verified(self, verified: LRUCache[str, _Verified], token: str) -> Optional[JwtValidationResult]:
+        """Answer from the verified-token cache, or ``None`` to validate in full."""
+        entry = verified.get(token)
+        if entry is None:
+            return None
+        if self._keys.current(entry.key.kid) is not entry.key:
+            # The key left the JWKS (or changed): this token must prove itself again.
+            verified.delete(token)
+            return None
+        now = self._clock()
+        if entry.exp is not None and now >= entry.exp + self._leeway:
+            verified.delete(token)
+            return _fail(ErrorCode.EXPIRED, "Token has expired")
+        if entry.nbf is not None and now < entry.nbf - self._leeway:
+            return _fail(ErrorCode.NOT_YET_VALID, "Token not yet valid")
+        self._counters.incr("verified_token_cache_hits")
+        return JwtValidationResult(True, entry.payload)
+
+
+#: Short alias.
+JwtValidator = WristbandJwtValidator
+
+
+def create_wristband_jwt_validator(config: WristbandJwtValidatorConfig, **options: Any) -> WristbandJwtValidator:
+    """Create a validator for ``config`` (the factory of ``wristband-python-jwt``).
+
+    ``options`` are passed to :class:`WristbandJwtValidator` (``clock``, ``monotonic``,
+    ``jwks_client``).
+    """
+    return WristbandJwtValidator(config, **options)
