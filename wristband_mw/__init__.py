@@ -5,25 +5,39 @@ works exactly like ``from wristband.python_jwt import ...``; see README.rst for 
 middleware, the configuration reference and the test kit.
 """
 
+from .asgi import JwtAsgiMiddleware
 from .bearer import extract_bearer_token
+from .claims import AnonymousUser, AuthCredentials, AuthenticatedUser, get_claims, get_token
 from .config import ValidatorConfig, WristbandJwtValidatorConfig
 from .errors import BearerTokenError, ErrorCode, JwksError
 from .payload import JWTPayload, JwtValidationResult
+from .responses import AuthFailure, ErrorResponse, default_error_response
 from .validator import JwtValidator, WristbandJwtValidator, create_wristband_jwt_validator
+from .wsgi import JwtWsgiMiddleware
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnonymousUser",
+    "AuthCredentials",
+    "AuthFailure",
+    "AuthenticatedUser",
     "BearerTokenError",
     "ErrorCode",
+    "ErrorResponse",
     "JWTPayload",
     "JwksError",
     "JwtValidationResult",
+    "JwtAsgiMiddleware",
     "JwtValidator",
+    "JwtWsgiMiddleware",
     "ValidatorConfig",
     "WristbandJwtValidator",
     "WristbandJwtValidatorConfig",
     "__version__",
     "create_wristband_jwt_validator",
+    "default_error_response",
     "extract_bearer_token",
+    "get_claims",
+    "get_token",
 ]

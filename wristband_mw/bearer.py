@@ -18,7 +18,7 @@ from typing import Sequence, Union
 
 from .errors import BearerTokenError
 
-__all__ = ["extract_bearer_token"]
+__all__ = ["extract_bearer_token", "is_b64token"]
 
 NO_HEADER = "No authorization header provided"
 MULTIPLE_HEADERS = "Multiple authorization headers not allowed"
@@ -56,6 +56,11 @@ def extract_bearer_token(authorization_header: AuthorizationHeader) -> str:
     return _parse_slowly(header)
 
 
+def is_b64token(value: str) -> bool:
+    """True when ``value`` matches RFC 6750's ``b64token`` grammar."""
+    return _B64TOKEN.fullmatch(value) is not None
+
+
 def _single_value(authorization_header: object) -> str:
     value = authorization_header
     if value is None:
@@ -73,9 +78,9 @@ def _single_value(authorization_header: object) -> str:
 
 def _parse_slowly(header: str) -> str:
     """Work out precisely why ``header`` missed the fast path (or accept it)."""
-    value = header.strip(" \t")
-    if not value:
+    if not header.strip():  # blank by str.strip(), as in wristband-python-jwt (newlines, NBSP...)
         raise BearerTokenError(NO_HEADER, missing=True)
+    value = header.strip(" \t")
     credentials = _CREDENTIALS.fullmatch(value)
     if credentials is None or credentials.group(1).lower() != "bearer":
         raise BearerTokenError(WRONG_SCHEME, wrong_scheme=True)

@@ -1,0 +1,228 @@
+"""ASGI middleware: require a valid Bearer token before the wrapped app runs.
+
+Raw ASGI 3, so it works under uvicorn, hypercorn and granian, with Starlette's
+``app.add_middleware``, and around any framework. It dispatches on ``scope["type"]``:
+``http`` and ``websocket`` are checked, ``lifespan`` and anything else pass through
+(``prefetch_on_startup`` watches ``lifespan.startup`` to warm the key cache).
+
+The event loop never waits for the network: a token whose key is cached is checked
+inline, and only a JWKS fetch runs in a worker thread (``validate_async``). There is
+no extra task per request, unlike ``BaseHTTPMiddleware``.
+
+A request with a valid token reaches the app with a copy of the scope holding
+``wristband_mw.claims``, ``wristband_mw.token``, ``user`` and ``auth``; see
+:mod:`wristband_mw.claims`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, MutableMapping, Optional, Tuple, Union
+from urllib.parse import parse_qs
+
+from .bearer import BAD_FORMAT, is_b64token
+from .claims import CLAIMS_KEY, TOKEN_KEY, AnonymousUser, AuthCredentials, AuthenticatedUser
+from .payload import JWTPayload
+from .policy import Guard, OnError, Rule
+from .responses import AuthFailure
+from .validator import WristbandJwtValidator
+
+__all__ = ["JwtAsgiMiddleware"]
+
+logger = logging.getLogger("wristband_mw")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+EncodedResponse = Tuple[int, List[Tuple[bytes, bytes]], bytes]
+
+_ANONYMOUS = AnonymousUser()
+_POLICY_VIOLATION = 1008  # RFC 6455 close code
+_PREFLIGHT_HEADERS = (b"origin", b"access-control-request-method")
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the app routes on: ``path`` below ``root_path`` (as Starlette computes it)."""
+    path: str = scope.get("path") or "/"
+    root_path: str = scope.get("root_path") or ""
+    if root_path and path.startswith(root_path) and (len(path) == len(root_path) or path[len(root_path)] == "/"):
+        return path[len(root_path) :] or "/"
+    return path
+
+
+class JwtAsgiMiddleware:
+    """Validate ``Authorization: Bearer`` tokens in front of an ASGI app.
+
+    Parameters:
+        app: the ASGI application to protect.
+        validator: from :func:`~wristband_mw.create_wristband_jwt_validator`.
+        protect, exempt, exempt_methods, cors_preflight, required_scopes, scopes,
+        optional, on_error, realm: as for :class:`~wristband_mw.JwtWsgiMiddleware`
+            (``on_error`` receives the scope instead of the environ).
+        websocket_query_param: also accept the token from this query parameter on
+            WebSocket handshakes (browsers cannot set headers there), e.g.
+            ``"access_token"``. Off by default; never used for plain HTTP.
+        prefetch_on_startup: warm the key cache when the server sends
+            ``lifespan.startup``, in a thread; failures are logged and startup goes on.
+
+    Example::
+
+        app = JwtAsgiMiddleware(app, validator, protect=["/api"], scopes={"/api/admin": ["admin"]})
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        validator: WristbandJwtValidator,
+        *,
+        protect: Optional[Iterable[str]] = None,
+        exempt: Iterable[str] = (),
+        exempt_methods: Iterable[str] = (),
+        cors_preflight: bool = True,
+        required_scopes: Iterable[str] = (),
+        scopes: Optional[Mapping[str, Iterable[str]]] = None,
+        optional: bool = False,
+        on_error: Optional[OnError] = None,
+        realm: Optional[str] = None,
+        websocket_query_param: Optional[str] = None,
+        prefetch_on_startup: bool = False,
+    ) -> None:
+        if not callable(app):
+            raise ValueError("app must be an ASGI application")
+        if websocket_query_param is not None and (
+            not isinstance(websocket_query_param, str) or not websocket_query_param
+        ):
+            raise ValueError("websocket_query_param must be a query parameter name such as 'access_token', or None")
+        if not isinstance(prefetch_on_startup, bool):
+            raise ValueError("prefetch_on_startup must be True or False")
+        self.app = app
+        self.guard = Guard(
+            validator,
+            protect=protect,
+            exempt=exempt,
+            exempt_methods=exempt_methods,
+            cors_preflight=cors_preflight,
+            required_scopes=required_scopes,
+            scopes=scopes,
+            optional=optional,
+            on_error=on_error,
+            realm=realm,
+        )
+        self.websocket_query_param = websocket_query_param
+        self.prefetch_on_startup = prefetch_on_startup
+        self._encoded: Dict[AuthFailure, EncodedResponse] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type == "http" or scope_type == "websocket":
+            outcome = await self._authenticate(scope, scope_type == "websocket")
+            if isinstance(outcome, AuthFailure):
+                await self._refuse(outcome, scope, receive, send)
+                return
+            scope = dict(scope)  # ASGI: copy before changing, so nothing leaks upstream
+            if outcome is None:
+                scope.setdefault("user", _ANONYMOUS)
+                scope.setdefault("auth", AuthCredentials())
+            else:
+                payload, token = outcome
+                scope[CLAIMS_KEY] = payload
+                scope[TOKEN_KEY] = token
+                scope["user"] = AuthenticatedUser(payload)
+                scope["auth"] = AuthCredentials(payload.scopes, payload)
+        elif scope_type == "lifespan" and self.prefetch_on_startup:
+            receive = self._watch_startup(receive)
+        await self.app(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope, websocket: bool) -> Union[Tuple[JWTPayload, str], AuthFailure, None]:
+        """``None`` to pass without claims, the claims and token, or the failure."""
+        guard = self.guard
+        method = "GET" if websocket else scope.get("method", "GET")
+        headers = scope.get("headers") or ()
+        authorization: List[str] = []
+        preflight_headers = set()
+        for name, value in headers:
+            if len(name) == 13 and name.lower() == b"authorization":
+                authorization.append(value.decode("latin-1"))
+            elif method == "OPTIONS" and name.lower() in _PREFLIGHT_HEADERS:
+                preflight_headers.add(name.lower())
+        rule = guard.policy.rule_for(method, _route_path(scope), len(preflight_headers) == 2)
+        if rule is None:
+            return None
+        if websocket and self.websocket_query_param is not None:
+            token = self._token_from_query(scope, authorization)
+        else:
+            token = guard.token_from(authorization)
+        if token is None or isinstance(token, AuthFailure):
+            return token
+        return await self._check(token, rule)
+
+    async def _check(self, token: str, rule: Rule) -> Union[Tuple[JWTPayload, str], AuthFailure]:
+        guard = self.guard
+        verdict = guard.verdict(await guard.validator.validate_async(token), rule)
+        if isinstance(verdict, AuthFailure):
+            return verdict
+        return verdict, token
+
+    def _token_from_query(self, scope: Scope, authorization: List[str]) -> Union[str, AuthFailure, None]:
+        query: bytes = scope.get("query_string") or b""
+        values = parse_qs(query.decode("latin-1"), keep_blank_values=True).get(self.websocket_query_param or "", [])
+        if not values:
+            return self.guard.token_from(authorization)
+        failures = self.guard.failures
+        if authorization or len(values) > 1:
+            # RFC 6750 section 2: a client must not send the token more than one way.
+            return failures.invalid_request("Send the access token once: in one header or one query parameter")
+        value = values[0]
+        if not value:
+            return None if self.guard.optional else failures.no_credentials
+        if not is_b64token(value):
+            return failures.invalid_request(BAD_FORMAT)
+        return value
+
+    async def _refuse(self, failure: AuthFailure, scope: Scope, receive: Receive, send: Send) -> None:
+        status, headers, body = self._encode(failure, scope)
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        message = await receive()  # websocket.connect: refuse the handshake it announces
+        if message.get("type") != "websocket.connect":
+            return
+        if "websocket.http.response" in (scope.get("extensions") or {}):
+            await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": _POLICY_VIOLATION, "reason": failure.description})
+
+    def _encode(self, failure: AuthFailure, scope: Scope) -> EncodedResponse:
+        encoded = self._encoded.get(failure)
+        if encoded is not None:
+            return encoded
+        response = self.guard.response_for(failure, scope)
+        encoded = (
+            response.status,
+            [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers],
+            response.body,
+        )
+        if self.guard.has_default_renderer:  # a hook may answer differently per request
+            self._encoded[failure] = encoded
+        return encoded
+
+    def _watch_startup(self, receive: Receive) -> Receive:
+        async def receive_and_prefetch() -> Message:
+            message = await receive()
+            if message.get("type") == "lifespan.startup":
+                threading.Thread(target=self._prefetch, name="wristband_mw-prefetch", daemon=True).start()
+            return message
+
+        return receive_and_prefetch
+
+    def _prefetch(self) -> None:
+        try:
+            self.guard.validator.prefetch()
+            logger.debug("signing keys prefetched at startup")
+        except Exception as exc:
+            logger.warning("could not prefetch signing keys at startup (requests will retry): %s", exc)

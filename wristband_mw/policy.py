@@ -1,0 +1,253 @@
+"""Which requests need a token, and what a request's outcome is: shared by WSGI and ASGI.
+
+:class:`AccessPolicy` is built once, at middleware construction, from the path and
+method options. Paths are matched on whole segments against the path the app will
+route on, after normalisation (repeated slashes collapsed, ``.`` and ``..``
+resolved), so ``//api/x``, ``/api/./x`` and ``/x/../api/x`` are all ``/api/x``. A path
+that still holds percent-escapes is also matched decoded, and the stricter answer
+wins: protected if either spelling is protected, exempt only if both are.
+
+:class:`Guard` holds the policy, the validator and the failure responses, and gives
+both adapters the same three steps: which rule applies, which token the headers
+carry, and whether the validated token satisfies the rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import unquote, urlsplit
+
+from .bearer import extract_bearer_token
+from .errors import BearerTokenError, ErrorCode
+from .payload import JWTPayload, JwtValidationResult
+from .responses import AuthFailure, ErrorResponse, FailureFactory, default_error_response
+from .validator import WristbandJwtValidator
+
+__all__ = ["AccessPolicy", "Guard", "Rule", "normalize_path"]
+
+logger = logging.getLogger("wristband_mw")
+
+OnError = Callable[[AuthFailure, Any], Union[ErrorResponse, Tuple[int, List[Tuple[str, str]], bytes]]]
+
+
+def normalize_path(path: str) -> str:
+    """Collapse repeated slashes and resolve ``.`` and ``..``; never climbs above ``/``."""
+    if "//" not in path and "/." not in path and path.startswith("/"):
+        return path if len(path) == 1 or not path.endswith("/") else path.rstrip("/") or "/"
+    segments: List[str] = []
+    for segment in path.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    return "/" + "/".join(segments)
+
+
+def _normalize_prefix(prefix: object, option: str) -> str:
+    if not isinstance(prefix, str) or not prefix.startswith("/"):
+        raise ValueError(f"{option} entries must be path prefixes starting with '/', e.g. '/api'; got {prefix!r}")
+    return normalize_path(prefix)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+
+
+class Rule:
+    """What a protected request needs: a valid token, and these scopes."""
+
+    __slots__ = ("scopes",)
+
+    def __init__(self, scopes: Tuple[str, ...]) -> None:
+        self.scopes = scopes
+
+
+def _scope_list(value: object, option: str) -> Tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split()
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(
+        isinstance(s, str) and s and not any(c.isspace() for c in s) for s in value
+    ):
+        raise ValueError(f"{option} must be a list of scope names without spaces, e.g. ['orders:read']")
+    return tuple(dict.fromkeys(value))
+
+
+class AccessPolicy:
+    """Decides, per request, whether a token is needed and which scopes it must carry.
+
+    Parameters:
+        protect: path prefixes that need a token; ``None`` means every path.
+        exempt: path prefixes that never need one (exempt wins over protect).
+        exempt_methods: HTTP methods that never need one (e.g. ``["OPTIONS"]``).
+        cors_preflight: let real CORS preflights through (``OPTIONS`` with both
+            ``Origin`` and ``Access-Control-Request-Method``).
+        required_scopes: scopes every protected request needs.
+        scopes: path prefix -> scopes; the longest matching prefix adds its scopes.
+            A prefix listed here is protected even when outside ``protect``.
+    """
+
+    def __init__(
+        self,
+        *,
+        protect: Optional[Iterable[str]] = None,
+        exempt: Iterable[str] = (),
+        exempt_methods: Iterable[str] = (),
+        cors_preflight: bool = True,
+        required_scopes: Iterable[str] = (),
+        scopes: Optional[Mapping[str, Iterable[str]]] = None,
+    ) -> None:
+        if isinstance(protect, str) or isinstance(exempt, str) or isinstance(exempt_methods, str):
+            raise ValueError("protect, exempt and exempt_methods take lists, e.g. protect=['/api']")
+        self.protect: Optional[Tuple[str, ...]] = (
+            None if protect is None else tuple(_normalize_prefix(p, "protect") for p in protect)
+        )
+        self.exempt = tuple(_normalize_prefix(p, "exempt") for p in exempt)
+        if not all(isinstance(m, str) and m.isalpha() for m in exempt_methods):
+            raise ValueError("exempt_methods must be HTTP method names, e.g. ['OPTIONS', 'HEAD']")
+        self.exempt_methods: FrozenSet[str] = frozenset(m.upper() for m in exempt_methods)
+        if not isinstance(cors_preflight, bool):
+            raise ValueError("cors_preflight must be True or False")
+        self.cors_preflight = cors_preflight
+        base = _scope_list(required_scopes, "required_scopes")
+        if scopes is not None and not isinstance(scopes, Mapping):
+            raise ValueError("scopes must map path prefixes to scope lists, e.g. {'/api/admin': ['admin']}")
+        by_prefix = {_normalize_prefix(p, "scopes"): _scope_list(s, "scopes values") for p, s in (scopes or {}).items()}
+        # Longest prefix first, so the first match is the most specific one.
+        self._scoped: Tuple[Tuple[str, Rule], ...] = tuple(
+            (prefix, Rule(tuple(dict.fromkeys(base + extra))))
+            for prefix, extra in sorted(by_prefix.items(), key=lambda item: -len(item[0]))
+        )
+        self._default_rule = Rule(base)
+
+    def rule_for(self, method: str, path: str, preflight: bool = False) -> Optional[Rule]:
+        """The rule for this request, or ``None`` when it needs no token."""
+        if method in self.exempt_methods or (preflight and self.cors_preflight and method == "OPTIONS"):
+            return None
+        normal = normalize_path(path)
+        if "%" not in path:
+            return self._rule_for_normal(normal)
+        decoded = normalize_path(unquote(path))
+        rules = [self._rule_for_normal(normal), self._rule_for_normal(decoded)]
+        found = [rule for rule in rules if rule is not None]
+        if not found:
+            return None
+        return Rule(tuple(dict.fromkeys(scope for rule in found for scope in rule.scopes)))
+
+    def _rule_for_normal(self, path: str) -> Optional[Rule]:
+        for prefix in self.exempt:
+            if _under(path, prefix):
+                return None
+        for prefix, rule in self._scoped:
+            if _under(path, prefix):
+                return rule
+        if self.protect is None or any(_under(path, prefix) for prefix in self.protect):
+            return self._default_rule
+        return None
+
+
+Outcome = Union[JWTPayload, AuthFailure]
+
+
+class Guard:
+    """The shared core of both middlewares: policy, token extraction, verdict, response.
+
+    Parameters are those of the middlewares; see :class:`~wristband_mw.JwtWsgiMiddleware`.
+    """
+
+    def __init__(
+        self,
+        validator: WristbandJwtValidator,
+        *,
+        protect: Optional[Iterable[str]] = None,
+        exempt: Iterable[str] = (),
+        exempt_methods: Iterable[str] = (),
+        cors_preflight: bool = True,
+        required_scopes: Iterable[str] = (),
+        scopes: Optional[Mapping[str, Iterable[str]]] = None,
+        optional: bool = False,
+        on_error: Optional[OnError] = None,
+        realm: Optional[str] = None,
+    ) -> None:
+        if not isinstance(validator, WristbandJwtValidator):
+            raise ValueError("validator must come from create_wristband_jwt_validator(...)")
+        if not isinstance(optional, bool):
+            raise ValueError("optional must be True or False")
+        if on_error is not None and not callable(on_error):
+            raise ValueError("on_error must be a callable (failure, environ_or_scope) -> ErrorResponse")
+        if realm is None:
+            realm = urlsplit(validator.issuer).netloc.rpartition("@")[2] or validator.issuer
+        if not isinstance(realm, str) or not realm or not realm.isprintable() or not realm.isascii():
+            raise ValueError("realm must be a non-empty printable ASCII string")
+        self.validator = validator
+        self.policy = AccessPolicy(
+            protect=protect,
+            exempt=exempt,
+            exempt_methods=exempt_methods,
+            cors_preflight=cors_preflight,
+            required_scopes=required_scopes,
+            scopes=scopes,
+        )
+        self.optional = optional
+        self.realm = realm
+        self._on_error = on_error
+        cooldown = validator.config.jwks_refresh_cooldown
+        self.failures = FailureFactory(realm, retry_after=min(max(math.ceil(cooldown), 1), 60))
+        # Far more than any Bearer header needs; longer ones are refused unparsed.
+        self._max_header = validator.config.max_token_bytes + 64
+        self._default_responses: Dict[AuthFailure, ErrorResponse] = {}
+
+    def token_from(self, values: Sequence[str]) -> Union[str, AuthFailure, None]:
+        """The token in the ``Authorization`` header values, a failure, or ``None`` (anonymous).
+
+        ``values`` holds every Authorization header of the request, decoded as latin-1.
+        """
+        if len(values) == 1:
+            value = values[0]
+            if len(value) > self._max_header:
+                return self.failures.invalid_token(ErrorCode.TOO_LARGE)
+            if "," in value:  # servers join repeated headers with commas; b64token has none
+                return self.failures.invalid_request("Multiple authorization headers not allowed")
+        elif not values and self.optional:
+            return None
+        try:
+            return extract_bearer_token(values[0] if len(values) == 1 else list(values))
+        except BearerTokenError as exc:
+            if exc.missing:
+                return None if self.optional else self.failures.no_credentials
+            if exc.wrong_scheme:
+                return self.failures.no_credentials
+            return self.failures.invalid_request(str(exc))
+
+    def verdict(self, result: JwtValidationResult, rule: Rule) -> Outcome:
+        """The claims when ``result`` is valid and carries ``rule``'s scopes, else the failure."""
+        payload = result.payload
+        if payload is None:
+            return self.failures.invalid_token(result.error or ErrorCode.MALFORMED)
+        if rule.scopes:
+            granted = payload.scopes
+            if not all(scope in granted for scope in rule.scopes):
+                return self.failures.insufficient_scope(rule.scopes)
+        return payload
+
+    @property
+    def has_default_renderer(self) -> bool:
+        """True when refusals use :func:`default_error_response` (so they can be memoised)."""
+        return self._on_error is None
+
+    def response_for(self, failure: AuthFailure, environ_or_scope: Any) -> ErrorResponse:
+        """The response to send: the ``on_error`` hook's, or the default JSON one."""
+        if self._on_error is not None:
+            try:
+                status, headers, body = self._on_error(failure, environ_or_scope)
+                return ErrorResponse(int(status), list(headers), bytes(body))
+            except Exception:
+                logger.exception("on_error hook failed; sending the default error response")
+        response = self._default_responses.get(failure)
+        if response is None:
+            response = self._default_responses[failure] = default_error_response(failure)
+        return response
