@@ -5,6 +5,8 @@ works exactly like ``from wristband.python_jwt import ...``; see README.rst for 
 middleware, the configuration reference and the test kit.
 """
 
+import logging
+
 from .asgi import JwtAsgiMiddleware
 from .bearer import extract_bearer_token
 from .claims import AnonymousUser, AuthCredentials, AuthenticatedUser, get_claims, get_token
@@ -12,10 +14,14 @@ from .config import ValidatorConfig, WristbandJwtValidatorConfig
 from .errors import BearerTokenError, ErrorCode, JwksError
 from .payload import JWTPayload, JwtValidationResult
 from .responses import AuthFailure, ErrorResponse, default_error_response
+from .tokens import decode_unverified
 from .validator import JwtValidator, WristbandJwtValidator, create_wristband_jwt_validator
 from .wsgi import JwtWsgiMiddleware
 
 __version__ = "0.1.0"
+
+# A library logs; the application decides where logs go (logging HOWTO).
+logging.getLogger("wristband_mw").addHandler(logging.NullHandler())
 
 __all__ = [
     "AnonymousUser",
@@ -36,6 +42,7 @@ __all__ = [
     "WristbandJwtValidatorConfig",
     "__version__",
     "create_wristband_jwt_validator",
+    "decode_unverified",
     "default_error_response",
     "extract_bearer_token",
     "get_claims",

@@ -1,21 +1,480 @@
-"""The ``wristband-mw`` command line."""
+"""The ``wristband-mw`` command line.
+
+``demo``   a protected sample app on an embedded local issuer, with curl commands to try;
+``check``  validate a real token exactly as the middleware would, and explain the outcome;
+``token``  mint a token from the local development issuer;
+``jwks``   serve that issuer's JWKS, for developing apps that use the middleware.
+
+Exit status: 0 success (a valid token for ``check``), 1 an invalid token, 2 usage or
+network errors. Only the package's public API is used here.
+"""
 
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
+import hashlib
+import importlib
+import json
+import logging
+import os
 import sys
-from typing import List, Optional
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, TextIO
 
-from . import __version__
+from . import (
+    BearerTokenError,
+    ErrorCode,
+    JwtValidationResult,
+    WristbandJwtValidator,
+    WristbandJwtValidatorConfig,
+    __version__,
+    create_wristband_jwt_validator,
+    decode_unverified,
+    extract_bearer_token,
+)
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+DEFAULT_JWKS_PORT = 8001
+KEY_FILE_ENV = "WRISTBAND_MW_KEY_FILE"
+DEFAULT_KEY_FILE = "~/.wristband-mw/local-issuer.pem"
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the ``wristband-mw`` console script."""
-    parser = argparse.ArgumentParser(prog="wristband-mw", description="JWT middleware for WSGI and ASGI apps.")
+class UsageError(Exception):
+    """Bad arguments or environment: exit status 2."""
+
+
+# -- main ------------------------------------------------------------------------------
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    # The commands report problems themselves; library warnings only with -v.
+    logging.basicConfig(format="wristband_mw: %(message)s", level=logging.DEBUG if args.verbose else logging.ERROR)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        status: int = args.run(args)
+        return status
+    except UsageError as exc:
+        print(f"wristband-mw {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wristband-mw",
+        description="JWT middleware for WSGI and ASGI apps: demo, token checks and a local issuer.",
+    )
     parser.add_argument("--version", action="version", version=f"wristband-mw {__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the library does (to stderr)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run a protected sample app on a local issuer")
+    demo.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    demo.add_argument("--asgi", action="store_true", help="serve through JwtAsgiMiddleware under uvicorn")
+    demo.set_defaults(run=_run_demo)
+
+    check = commands.add_parser(
+        "check",
+        help="validate a token and explain the outcome",
+        description="Validate a token exactly as the middleware would, and explain why it passes or fails.",
+    )
+    check.add_argument("token", nargs="?", help="the access token; '-' or nothing reads it from stdin")
+    check.add_argument("--header", help="an Authorization header value instead, e.g. 'Bearer eyJ...'")
+    check.add_argument("--domain", help="Wristband application vanity domain, e.g. auth.yourapp.io")
+    check.add_argument("--jwks-url", help="JWKS URL (with --issuer) when not using --domain")
+    check.add_argument("--issuer", help="expected iss (with --jwks-url, or to override --domain's)")
+    check.add_argument("--audience", action="append", help="expected aud (repeat for several)")
+    check.add_argument("--leeway", type=float, default=0.0, help="seconds of clock skew to tolerate")
+    check.add_argument("--timeout", type=float, default=5.0, help="JWKS fetch timeout in seconds")
+    check.add_argument("--json", action="store_true", help="print a machine-readable result")
+    check.set_defaults(run=_run_check)
+
+    token = commands.add_parser("token", help="mint a token from the local development issuer")
+    token.add_argument("--sub", default="user-123", help="subject (default: user-123)")
+    token.add_argument("--scope", default="openid email profile", help="space-separated scopes")
+    token.add_argument("--aud", action="append", help="audience (repeat for several)")
+    token.add_argument("--exp-in", type=float, default=3600, help="seconds until expiry; negative for expired")
+    token.add_argument("--claim", action="append", default=[], metavar="K=V", help="extra claim; V may be JSON")
+    _add_issuer_options(token)
+    token.set_defaults(run=_run_token)
+
+    jwks = commands.add_parser("jwks", help="serve the local development issuer's JWKS")
+    _add_issuer_options(jwks)
+    jwks.set_defaults(run=_run_jwks)
+    return parser
+
+
+def _add_issuer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_JWKS_PORT, help=f"JWKS server port (default: {DEFAULT_JWKS_PORT})"
+    )
+    parser.add_argument("--issuer", help="iss of minted tokens (default: http://127.0.0.1:PORT)")
+    parser.add_argument(
+        "--key-file",
+        type=Path,
+        default=None,
+        help=f"the issuer's RSA key, created on first use (default: ${KEY_FILE_ENV} or {DEFAULT_KEY_FILE})",
+    )
+
+
+# -- demo --------------------------------------------------------------------------------
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import asgi_demo_app, wsgi_demo_app
+    from .testing import LocalIssuer
+
+    if args.asgi:
+        try:
+            uvicorn = importlib.import_module("uvicorn")
+        except ImportError:
+            raise UsageError(
+                "--asgi needs uvicorn: python -m pip install 'wristband-mw[demo]' (or: python -m pip install uvicorn)"
+            ) from None
+    with LocalIssuer() as issuer:
+        validator = issuer.validator()
+        base = f"http://{_url_host(args.host)}:{args.port}"
+        if args.asgi:
+            _print_demo_intro(issuer, base, "ASGI (uvicorn)")
+            uvicorn.run(asgi_demo_app(validator), host=args.host, port=args.port, log_level="warning")
+        else:
+            server = _wsgi_server(wsgi_demo_app(validator), args.host, args.port)
+            _print_demo_intro(issuer, base, "WSGI (wsgiref)")
+            with server, contextlib.suppress(KeyboardInterrupt):
+                server.serve_forever()
+    print("demo stopped", file=sys.stderr)
+    return EXIT_OK
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _print_demo_intro(issuer: Any, base: str, server: str) -> None:
+    user = issuer.mint(sub="demo-user", scope="openid profile", exp_in=3600)
+    admin = issuer.mint(sub="demo-admin", scope="openid profile admin", exp_in=3600)
+    expired = issuer.mint(sub="demo-user", scope="openid profile", exp_in=-60)
+    print(
+        f"""wristband-mw demo: {server} on {base}
+Local issuer {issuer.issuer} (JWKS {issuer.jwks_url}); tokens are valid for one hour.
+Try, in another terminal:
+
+  # valid token: 200 with the claims echoed
+  curl -i {base}/api/me -H 'Authorization: Bearer {user}'
+
+  # expired token: 401 with an RFC 6750 challenge (error="invalid_token")
+  curl -i {base}/api/me -H 'Authorization: Bearer {expired}'
+
+  # valid token without the admin scope on /api/admin: 403 (error="insufficient_scope")
+  curl -i {base}/api/admin -H 'Authorization: Bearer {user}'
+
+  # the same route with an admin token: 200
+  curl -i {base}/api/admin -H 'Authorization: Bearer {admin}'
+
+  # no token: 401
+  curl -i {base}/api/me
+
+Press Ctrl-C to stop.""",
+        flush=True,
+    )
+
+
+def _wsgi_server(app: Any, host: str, port: int) -> Any:
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the request line holds no token, but keep the demo output readable
+
+    try:
+        return make_server(host, port, app, handler_class=QuietHandler)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+# -- token and jwks: the local development issuer ---------------------------------------------
+
+
+def _key_file(args: argparse.Namespace) -> Path:
+    if args.key_file is not None:
+        return Path(args.key_file)
+    return Path(os.environ.get(KEY_FILE_ENV) or DEFAULT_KEY_FILE).expanduser()
+
+
+def _load_or_create_key(path: Path) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if path.exists():
+        return path.read_bytes()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(pem)
+    print(f"created a development signing key in {path}", file=sys.stderr)
+    return pem
+
+
+def _thumbprint_kid(pem: bytes) -> str:
+    """RFC 7638 thumbprint of the public key: the same kid in every process."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise UsageError("the key file must hold an RSA private key")
+    numbers = key.public_key().public_numbers()
+
+    def b64(value: int) -> str:
+        return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+
+    canonical = json.dumps({"e": b64(numbers.e), "kty": "RSA", "n": b64(numbers.n)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()[:16]
+
+
+def _local_issuer(args: argparse.Namespace, port: int) -> Any:
+    from .testing import LocalIssuer
+
+    pem = _load_or_create_key(_key_file(args))
+    issuer = args.issuer or f"http://127.0.0.1:{args.port}"
+    try:
+        return LocalIssuer(private_key=pem, kid=_thumbprint_kid(pem), port=port, issuer=issuer)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _parse_claims(pairs: List[str]) -> Dict[str, Any]:
+    claims: Dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--claim takes NAME=VALUE, got {pair!r}")
+        try:
+            claims[name] = json.loads(raw)
+        except ValueError:
+            claims[name] = raw
+    return claims
+
+
+def _run_token(args: argparse.Namespace) -> int:
+    claims = _parse_claims(args.claim)
+    if args.aud:
+        claims["aud"] = args.aud[0] if len(args.aud) == 1 else args.aud
+    with _local_issuer(args, port=0) as issuer:
+        print(issuer.mint(sub=args.sub, scope=args.scope, exp_in=args.exp_in, **claims))
+    return EXIT_OK
+
+
+def _run_jwks(args: argparse.Namespace) -> int:
+    with _local_issuer(args, port=args.port) as issuer:
+        print(
+            f"""Serving the local issuer's JWKS at {issuer.jwks_url} (kid {issuer.kid}).
+Validate its tokens with:
+
+    WristbandJwtValidatorConfig(issuer="{issuer.issuer}", jwks_url="{issuer.jwks_url}")
+
+Mint one with: wristband-mw token --port {issuer.port}{" --issuer " + issuer.issuer if args.issuer else ""}
+Press Ctrl-C to stop.""",
+            flush=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+    print("stopped", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- check ----------------------------------------------------------------------------------
+
+FIXES: Dict[ErrorCode, str] = {
+    ErrorCode.MISSING_TOKEN: "Pass the token as an argument, on stdin, or with --header 'Bearer <token>'.",
+    ErrorCode.MALFORMED: "Pass the raw access token: three base64url parts joined by dots, no quotes or spaces.",
+    ErrorCode.TOO_LARGE: "This is not an access token; check what is being sent.",
+    ErrorCode.DISALLOWED_ALGORITHM: "Only tokens signed with the allowed algorithms (RS256) are accepted.",
+    ErrorCode.INVALID_TYPE: "Send the access token (typ at+jwt), not the ID token or the refresh token.",
+    ErrorCode.INVALID_ISSUER: "The token comes from another issuer: check --domain (the application's vanity domain).",
+    ErrorCode.INVALID_AUDIENCE: "The token was issued for another API: check the audience your client requests.",
+    ErrorCode.EXPIRED: "Get a new access token (refresh it before it expires).",
+    ErrorCode.NOT_YET_VALID: "Check this machine's clock, or allow a little --leeway.",
+    ErrorCode.MISSING_CLAIM: "The issuer must include this claim (or the validator must not require it).",
+    ErrorCode.INVALID_CLAIM: "Time claims must be JSON numbers and kid a short string: the token is not standard.",
+    ErrorCode.UNKNOWN_KEY: "The token was signed by a key this JWKS does not publish: another application or "
+    "environment, or a key rotated out.",
+    ErrorCode.KEYS_UNAVAILABLE: "Check the JWKS URL and the network (proxy, TLS, firewall).",
+    ErrorCode.INVALID_SIGNATURE: "The token was altered, or signed by another issuer with the same kid.",
+}
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    validator = _check_validator(args)
+    try:
+        token = _token_input(args)
+    except BearerTokenError as exc:
+        return _report(args, validator, None, JwtValidationResult(False, None, str(exc), ErrorCode.MALFORMED))
+    result = validator.validate(token)
+    return _report(args, validator, token, result)
+
+
+def _check_validator(args: argparse.Namespace) -> WristbandJwtValidator:
+    if not args.domain and not (args.jwks_url and args.issuer):
+        raise UsageError("say whose tokens to accept: --domain auth.yourapp.io, or --jwks-url URL --issuer ISS")
+    try:
+        config = WristbandJwtValidatorConfig(
+            wristband_application_vanity_domain=args.domain,
+            issuer=args.issuer,
+            jwks_url=args.jwks_url,
+            audience=args.audience,
+            leeway=args.leeway,
+            jwks_fetch_timeout=args.timeout,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return create_wristband_jwt_validator(config)
+
+
+def _token_input(args: argparse.Namespace) -> str:
+    if args.header is not None:
+        if args.token not in (None, "-"):
+            raise UsageError("pass either a token or --header, not both")
+        return extract_bearer_token(args.header)
+    if args.token not in (None, "-"):
+        return str(args.token).strip()
+    if sys.stdin.isatty():
+        raise UsageError("no token: pass it as an argument, on stdin, or with --header")
+    return sys.stdin.read().strip()
+
+
+def _report(
+    args: argparse.Namespace, validator: WristbandJwtValidator, token: Optional[str], result: JwtValidationResult
+) -> int:
+    header: Dict[str, Any] = {}
+    claims: Dict[str, Any] = {}
+    if token:
+        with contextlib.suppress(ValueError):  # malformed: the result already says why
+            header, claims = decode_unverified(token)
+    jwks_kids = _jwks_kids(validator, result)
+    details = _details(validator, result, header, claims, jwks_kids)
+    if args.json:
+        print(json.dumps(details, indent=2, sort_keys=True))
+    else:
+        _print_details(details, sys.stdout)
+    if result.is_valid:
+        return EXIT_OK
+    return EXIT_USAGE if result.error is ErrorCode.KEYS_UNAVAILABLE else EXIT_INVALID
+
+
+def _jwks_kids(validator: WristbandJwtValidator, result: JwtValidationResult) -> Optional[List[str]]:
+    """The kids the JWKS publishes, fetching it if validation stopped before the key."""
+    if result.error is ErrorCode.KEYS_UNAVAILABLE:
+        return None
+    kids = list(validator.stats()["cached_kids"])
+    if not kids:
+        try:
+            validator.prefetch()
+        except Exception:
+            return None
+        kids = list(validator.stats()["cached_kids"])
+    return sorted(kids)
+
+
+def _details(
+    validator: WristbandJwtValidator,
+    result: JwtValidationResult,
+    header: Dict[str, Any],
+    claims: Dict[str, Any],
+    jwks_kids: Optional[List[str]],
+) -> Dict[str, Any]:
+    now = time.time()
+    kid = header.get("kid")
+    details: Dict[str, Any] = {
+        "valid": result.is_valid,
+        "error": result.error.value if result.error else None,
+        "error_message": result.error_message,
+        "fix": _fix(result, claims, kid, jwks_kids, now),
+        "header": header,
+        "claims": claims,
+        "kid": kid,
+        "kid_in_jwks": None if jwks_kids is None or kid is None else kid in jwks_kids,
+        "jwks_kids": jwks_kids,
+        "issuer": validator.issuer,
+        "jwks_url": validator.config.jwks_url,
+    }
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 253402300799:
+            details[name] = {
+                "at": _utc(value),
+                "relative": _relative(value - now),
+                "seconds_from_now": round(value - now),
+            }
+    return details
+
+
+def _fix(
+    result: JwtValidationResult, claims: Dict[str, Any], kid: Any, jwks_kids: Optional[List[str]], now: float
+) -> Optional[str]:
+    if result.is_valid or result.error is None:
+        return None
+    fix = FIXES[result.error]
+    exp = claims.get("exp")
+    if result.error is ErrorCode.EXPIRED and isinstance(exp, (int, float)):
+        fix = f"Expired {_relative(exp - now)} (at {_utc(exp)}). {fix}"
+    if result.error is ErrorCode.UNKNOWN_KEY and jwks_kids is not None:
+        fix = f"{fix} kid {kid!r} is not among the JWKS kids: {', '.join(jwks_kids) or 'none'}."
+    return fix
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _relative(seconds: float) -> str:
+    magnitude = abs(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if magnitude >= size:
+            count = int(magnitude // size)
+            text = f"{count} {unit}{'s' if count != 1 else ''}"
+            break
+    else:
+        text = f"{int(magnitude)} second{'s' if int(magnitude) != 1 else ''}"
+    return f"in {text}" if seconds >= 0 else f"{text} ago"
+
+
+def _print_details(details: Dict[str, Any], out: TextIO) -> None:
+    verdict = "VALID" if details["valid"] else f"INVALID ({details['error']})"
+    lines = [f"Result:   {verdict}"]
+    if not details["valid"]:
+        lines.append(f"Reason:   {details['error_message']}")
+        lines.append(f"Fix:      {details['fix']}")
+    lines.append(f"Issuer:   expected {details['issuer']}, token says {details['claims'].get('iss')!r}")
+    kid_note = {True: "published in the JWKS", False: "NOT in the JWKS", None: "JWKS not consulted"}
+    lines.append(f"Key:      kid {details['kid']!r} ({kid_note[details['kid_in_jwks']]}) from {details['jwks_url']}")
+    if details["jwks_kids"] is not None:
+        lines.append(f"JWKS:     kids {', '.join(details['jwks_kids']) or 'none'}")
+    for name, label in (("exp", "Expires"), ("nbf", "Not before"), ("iat", "Issued")):
+        if name in details:
+            lines.append(f"{label + ':':<9} {details[name]['at']} ({details[name]['relative']})")
+    lines.append("Header:   " + json.dumps(details["header"], sort_keys=True))
+    lines.append("Claims:   " + json.dumps(details["claims"], indent=2, sort_keys=True).replace("\n", "\n          "))
+    print("\n".join(lines), file=out)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,6 +31,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Type, Union
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -79,6 +80,7 @@ class LocalIssuer:
         private_key: an existing RSA private key (PEM bytes or a key object) to use as
             the first signing key instead of generating one.
         kid: the first key's ``kid`` (a random one by default).
+        issuer: the ``iss`` to mint (default: the server's own URL, ``http://127.0.0.1:{port}``).
 
     Attributes worth knowing:
         issuer, jwks_url: what to configure a validator with (or call :meth:`validator`).
@@ -96,6 +98,7 @@ class LocalIssuer:
         port: int = 0,
         private_key: Union[bytes, rsa.RSAPrivateKey, None] = None,
         kid: Optional[str] = None,
+        issuer: Optional[str] = None,
     ) -> None:
         self.key_size = key_size
         self.failing = False
@@ -116,8 +119,8 @@ class LocalIssuer:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self.port: int = self._server.server_address[1]
-        self.issuer = f"http://127.0.0.1:{self.port}"
-        self.jwks_url = self.issuer + JWKS_PATH
+        self.issuer = issuer or f"http://127.0.0.1:{self.port}"
+        self.jwks_url = f"http://127.0.0.1:{self.port}{JWKS_PATH}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="LocalIssuer", daemon=True)
         self._thread.start()
 
@@ -190,7 +193,7 @@ class LocalIssuer:
         claims: Dict[str, Any] = {
             "sub": sub,
             "idp_name": "wristband",
-            "van_dom": f"127.0.0.1:{self.port}",
+            "van_dom": urlsplit(self.issuer).netloc,
             "amr": ["pwd"],
             "iss": self.issuer,
             "client_id": "local-client",

@@ -19,9 +19,17 @@ import json
 import re
 from typing import Any, Dict, List, Tuple
 
-from .payload import FrozenDict
+from .payload import FrozenDict, thaw
 
-__all__ = ["MAX_JSON_DEPTH", "ParsedToken", "b64url_decode", "freeze_claims", "parse_token", "strict_json_object"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "ParsedToken",
+    "b64url_decode",
+    "decode_unverified",
+    "freeze_claims",
+    "parse_token",
+    "strict_json_object",
+]
 
 MAX_JSON_DEPTH = 16
 
@@ -82,11 +90,14 @@ def freeze_claims(claims: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _freeze(value: Any, depth: int) -> Any:
-    if depth > MAX_JSON_DEPTH:
-        raise MalformedTokenError("Invalid JWT encoding")
+    # depth counts containers (the claims object is 1); scalars add no level.
     if type(value) is list:
+        if depth > MAX_JSON_DEPTH:
+            raise MalformedTokenError("Invalid JWT encoding")
         return tuple([_freeze(item, depth + 1) for item in value])
     if type(value) is dict:
+        if depth > MAX_JSON_DEPTH:
+            raise MalformedTokenError("Invalid JWT encoding")
         return FrozenDict({key: _freeze(item, depth + 1) for key, item in value.items()})
     return value
 
@@ -114,10 +125,22 @@ def parse_token(token: str) -> ParsedToken:
         raise MalformedTokenError("Invalid JWT format" if token.count(".") != 2 else "Invalid JWT encoding")
     header_segment, payload_segment, signature_segment = token.split(".")
     try:
-        header = strict_json_object(b64url_decode(header_segment))
+        header = freeze_claims(strict_json_object(b64url_decode(header_segment)))
         payload = freeze_claims(strict_json_object(b64url_decode(payload_segment)))
         signature = b64url_decode(signature_segment)
     except (ValueError, binascii.Error):
         raise MalformedTokenError("Invalid JWT encoding") from None
     signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
     return ParsedToken(header, payload, signing_input, signature)
+
+
+def decode_unverified(token: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """The header and claims of ``token``, NOT verified: for display and debugging only.
+
+    Raises ``ValueError`` when the token is not a well-formed compact JWS. Nothing
+    here consults the header (``jku``, ``x5u``, ``jwk``...) and nothing is trusted.
+    """
+    if not isinstance(token, str):
+        raise ValueError("token must be a string")
+    parsed = parse_token(token.strip())
+    return thaw(parsed.header), thaw(parsed.payload)

@@ -1,0 +1,304 @@
+"""The ``wristband-mw`` command line, run as a subprocess the way a user runs it."""
+
+import importlib.util
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from wristband_mw import decode_unverified
+from wristband_mw.testing import LocalIssuer
+
+CLI = [sys.executable, "-m", "wristband_mw"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    env = dict(os.environ)
+    env["WRISTBAND_MW_KEY_FILE"] = str(tmp_path / "key.pem")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run(args, env, stdin=None, timeout=30):
+    return subprocess.run(CLI + args, env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def read_until(process, pattern, timeout=20.0):
+    """Lines of ``process.stdout`` up to the first matching ``pattern``."""
+    deadline = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if re.search(pattern, line):
+            return lines
+    raise AssertionError(f"{pattern!r} never printed; got {''.join(lines)!r}")
+
+
+def http_get(url, token=None):
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def stop(process):
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stdout.close()
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def issuer():
+    with LocalIssuer() as local:
+        yield local
+
+
+def check_args(issuer):
+    return ["check", "--jwks-url", issuer.jwks_url, "--issuer", issuer.issuer]
+
+
+def test_check_valid_token_exits_0_and_names_the_key(issuer, cli_env):
+    done = run([*check_args(issuer), issuer.mint(sub="alice")], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "Result:   VALID" in done.stdout
+    assert issuer.kid in done.stdout and "published in the JWKS" in done.stdout
+    assert re.search(r"Expires: +\d{4}-\d\d-\d\d .* \(in 29 minutes\)", done.stdout)
+    assert '"sub": "alice"' in done.stdout
+
+
+def test_check_expired_token_says_how_long_ago(issuer, cli_env):
+    done = run([*check_args(issuer), issuer.mint(exp_in=-300)], cli_env)
+    assert done.returncode == 1
+    assert "INVALID (expired)" in done.stdout
+    assert re.search(r"Expired 5 minutes ago \(at \d{4}-", done.stdout)
+
+
+def test_check_wrong_issuer_shows_expected_and_got(issuer, cli_env):
+    token = issuer.mint(iss="https://someone-else.example")
+    done = run([*check_args(issuer), token], cli_env)
+    assert done.returncode == 1
+    assert f"Invalid issuer. Expected {issuer.issuer}, got https://someone-else.example" in done.stdout
+
+
+def test_check_unknown_kid_lists_the_jwks_kids(issuer, cli_env):
+    token = issuer.mint(headers={"kid": "not-published"})
+    done = run([*check_args(issuer), token], cli_env)
+    assert done.returncode == 1
+    assert "INVALID (unknown_key)" in done.stdout
+    assert f"kid 'not-published' is not among the JWKS kids: {issuer.kid}" in done.stdout
+
+
+def test_check_reads_stdin_and_header_and_prints_json(issuer, cli_env):
+    token = issuer.mint(sub="bob", scope="openid admin")
+    from_stdin = run([*check_args(issuer), "--json"], cli_env, stdin=token + "\n")
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    result = json.loads(from_stdin.stdout)
+    assert result["valid"] is True and result["error"] is None
+    assert result["claims"]["sub"] == "bob" and result["kid"] == issuer.kid and result["kid_in_jwks"] is True
+    assert result["exp"]["seconds_from_now"] > 1700
+
+    from_header = run([*check_args(issuer), "--json", "--header", f"Bearer {token}"], cli_env)
+    assert json.loads(from_header.stdout)["valid"] is True
+
+    bad_header = run([*check_args(issuer), "--json", "--header", "Basic abc"], cli_env)
+    assert bad_header.returncode == 1
+    assert json.loads(bad_header.stdout)["error_message"] == 'Authorization header must provide "Bearer" token'
+
+
+def test_check_never_trusts_the_token_header(issuer, cli_env):
+    with LocalIssuer() as attacker:
+        forged = attacker.mint(iss=issuer.issuer, headers={"kid": issuer.kid, "jku": attacker.jwks_url})
+        done = run([*check_args(issuer), forged], cli_env)
+        assert done.returncode == 1 and "INVALID (invalid_signature)" in done.stdout
+        assert attacker.fetch_count == 0
+
+
+def test_check_network_error_exits_2(cli_env):
+    port = free_port()  # nothing listens there
+    token = (
+        "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsiLCJ0eXAiOiJhdCtKV1QifQ.eyJpc3MiOiJodHRwOi8vMTI3LjAuMC4xIiwiZXhwIjo5OTk5OTk5OTk5fQ."
+        + "A" * 342
+    )
+    done = run(
+        [
+            "check",
+            "--jwks-url",
+            f"http://127.0.0.1:{port}/jwks",
+            "--issuer",
+            "http://127.0.0.1",
+            "--timeout",
+            "2",
+            token,
+        ],
+        cli_env,
+    )
+    assert done.returncode == 2
+    assert "INVALID (keys_unavailable)" in done.stdout and "Check the JWKS URL" in done.stdout
+
+
+def test_check_usage_errors_exit_2(cli_env):
+    missing_issuer = run(["check", "abc"], cli_env)
+    assert missing_issuer.returncode == 2 and "--domain" in missing_issuer.stderr
+    bad_domain = run(["check", "abc", "--domain", "https://auth.example.com/"], cli_env)
+    assert bad_domain.returncode == 2 and "wristband_application_vanity_domain" in bad_domain.stderr
+    no_command = run([], cli_env)
+    assert no_command.returncode == 2
+
+
+# -- token and jwks ----------------------------------------------------------------------------
+
+
+def test_token_mints_the_requested_claims(cli_env):
+    done = run(
+        [
+            "token",
+            "--sub",
+            "svc-1",
+            "--scope",
+            "orders:read admin",
+            "--aud",
+            "orders",
+            "--exp-in",
+            "120",
+            "--claim",
+            "tier=gold",
+            "--claim",
+            'roles=["a","b"]',
+            "--port",
+            "18999",
+        ],
+        cli_env,
+    )
+    assert done.returncode == 0, done.stderr
+    header, claims = decode_unverified(done.stdout.strip())
+    assert header["typ"] == "at+JWT" and header["alg"] == "RS256"
+    assert claims["sub"] == "svc-1" and claims["scope"] == "orders:read admin" and claims["aud"] == "orders"
+    assert claims["tier"] == "gold" and claims["roles"] == ["a", "b"]
+    assert claims["iss"] == "http://127.0.0.1:18999"
+    assert 100 <= claims["exp"] - time.time() <= 121
+
+
+def test_token_rejects_a_malformed_claim(cli_env):
+    done = run(["token", "--claim", "no-equals-sign"], cli_env)
+    assert done.returncode == 2 and "NAME=VALUE" in done.stderr
+
+
+def test_jwks_serves_the_key_that_token_signs_with(cli_env):
+    port = free_port()
+    server = subprocess.Popen([*CLI, "jwks", "--port", str(port)], env=cli_env, stdout=subprocess.PIPE, text=True)
+    try:
+        read_until(server, r"Press Ctrl-C")
+        token = run(["token", "--port", str(port), "--sub", "dev"], cli_env).stdout.strip()
+        status, _, body = http_get(f"http://127.0.0.1:{port}/api/v1/oauth2/jwks")
+        assert status == 200 and len(json.loads(body)["keys"]) == 1
+        checked = run(
+            [
+                "check",
+                "--json",
+                "--jwks-url",
+                f"http://127.0.0.1:{port}/api/v1/oauth2/jwks",
+                "--issuer",
+                f"http://127.0.0.1:{port}",
+                token,
+            ],
+            cli_env,
+        )
+        assert json.loads(checked.stdout)["valid"] is True, checked.stdout
+    finally:
+        assert stop(server) == 0
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+def demo_commands(lines):
+    """The printed curl commands, as (url, token or None)."""
+    commands = []
+    for line in lines:
+        match = re.match(r"\s*curl -i (\S+)(?: -H 'Authorization: Bearer (\S+)')?$", line)
+        if match:
+            commands.append(match.groups())
+    return commands
+
+
+def assert_demo_answers(lines):
+    commands = demo_commands(lines)
+    assert len(commands) == 5, lines
+    (me, valid), (_, expired), (admin, user), (_, admin_token), (_, none) = commands
+    status, _, body = http_get(me, valid)
+    assert status == 200 and json.loads(body)["claims"]["sub"] == "demo-user"
+    status, headers, body = http_get(me, expired)
+    assert status == 401 and 'error="invalid_token"' in headers["WWW-Authenticate"]
+    assert expired not in body.decode()
+    status, headers, _ = http_get(admin, user)
+    assert status == 403 and 'error="insufficient_scope"' in headers["WWW-Authenticate"]
+    assert http_get(admin, admin_token)[0] == 200
+    status, headers, _ = http_get(me, none)
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer realm=")
+
+
+def test_demo_serves_the_printed_commands_and_stops_on_ctrl_c(cli_env):
+    port = free_port()
+    demo = subprocess.Popen([*CLI, "demo", "--port", str(port)], env=cli_env, stdout=subprocess.PIPE, text=True)
+    try:
+        lines = read_until(demo, r"Press Ctrl-C")
+        assert f"WSGI (wsgiref) on http://127.0.0.1:{port}" in lines[0]
+        assert_demo_answers(lines)
+    finally:
+        assert stop(demo) == 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("uvicorn") is None, reason="covered by the test below")
+def test_demo_asgi_under_uvicorn(cli_env):
+    port = free_port()
+    demo = subprocess.Popen(
+        [*CLI, "demo", "--asgi", "--port", str(port)], env=cli_env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        lines = read_until(demo, r"Press Ctrl-C")
+        assert "ASGI (uvicorn)" in lines[0]
+        deadline = time.monotonic() + 10
+        while True:  # uvicorn binds after the banner is printed
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "uvicorn never listened"
+                time.sleep(0.05)
+        assert_demo_answers(lines)
+    finally:
+        assert stop(demo) == 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("uvicorn") is not None, reason="covered by the test above")
+def test_demo_asgi_without_uvicorn_says_what_to_install(cli_env):
+    done = run(["demo", "--asgi"], cli_env)
+    assert done.returncode == 2
+    assert "python -m pip install 'wristband-mw[demo]'" in done.stderr
