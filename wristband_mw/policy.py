@@ -48,6 +48,11 @@ def normalize_path(path: str) -> str:
     return "/" + "/".join(segments)
 
 
+def _literal_path(path: str) -> str:
+    """``path`` with repeated slashes collapsed and ``.`` dropped, but ``..`` kept as a segment."""
+    return "/" + "/".join(segment for segment in path.split("/") if segment not in ("", "."))
+
+
 def _normalize_prefix(prefix: object, option: str) -> str:
     if not isinstance(prefix, str) or not prefix.startswith("/"):
         raise ValueError(f"{option} entries must be path prefixes starting with '/', e.g. '/api'; got {prefix!r}")
@@ -101,7 +106,10 @@ class AccessPolicy:
         required_scopes: Iterable[str] = (),
         scopes: Optional[Mapping[str, Iterable[str]]] = None,
     ) -> None:
-        if isinstance(protect, str) or isinstance(exempt, str) or isinstance(exempt_methods, str):
+        if any(
+            isinstance(option, (str, bytes)) or not isinstance(option, Iterable)
+            for option in (() if protect is None else protect, exempt, exempt_methods)
+        ):
             raise ValueError("protect, exempt and exempt_methods take lists, e.g. protect=['/api']")
         self.protect: Optional[Tuple[str, ...]] = (
             None if protect is None else tuple(_normalize_prefix(p, "protect") for p in protect)
@@ -129,10 +137,15 @@ class AccessPolicy:
         if method in self.exempt_methods or (preflight and self.cors_preflight and method == "OPTIONS"):
             return None
         normal = normalize_path(path)
-        if "%" not in path:
+        if "%" not in path and ".." not in path:
             return self._rule_for_normal(normal)
-        decoded = normalize_path(unquote(path))
-        rules = [self._rule_for_normal(normal), self._rule_for_normal(decoded)]
+        # Frameworks route on the literal path (Starlette's "/api/{id}" matches "/api/.."),
+        # so ".." is also matched as a plain segment, and escapes are matched decoded too.
+        spellings = [normal, _literal_path(path)]
+        if "%" in path:
+            decoded = unquote(path)
+            spellings += [normalize_path(decoded), _literal_path(decoded)]
+        rules = [self._rule_for_normal(spelling) for spelling in dict.fromkeys(spellings)]
         found = [rule for rule in rules if rule is not None]
         if not found:
             return None
@@ -151,6 +164,19 @@ class AccessPolicy:
 
 
 Outcome = Union[JWTPayload, AuthFailure]
+
+
+def _checked(response: ErrorResponse) -> ErrorResponse:
+    """``response`` if a server can send it; raises otherwise (the default is sent instead)."""
+    if not 100 <= response.status <= 599:
+        raise ValueError(f"on_error returned status {response.status}")
+    for name, value in response.headers:
+        if not isinstance(name, str) or not isinstance(value, str) or not name:
+            raise ValueError("on_error headers must be (str, str) pairs")
+        if any(ch in "\r\n\0" for ch in name + value):
+            raise ValueError("on_error header values must not contain CR, LF or NUL")
+        (name + value).encode("latin-1")  # WSGI and ASGI headers are latin-1
+    return response
 
 
 class Guard:
@@ -244,7 +270,7 @@ class Guard:
         if self._on_error is not None:
             try:
                 status, headers, body = self._on_error(failure, environ_or_scope)
-                return ErrorResponse(int(status), list(headers), bytes(body))
+                return _checked(ErrorResponse(int(status), list(headers), bytes(body)))
             except Exception:
                 logger.exception("on_error hook failed; sending the default error response")
         response = self._default_responses.get(failure)

@@ -1,0 +1,753 @@
+"""JwtAsgiMiddleware driven directly: hand-built scopes, recorded ASGI messages, no server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from urllib.parse import quote, unquote
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from mw_support import (
+    AsgiApp,
+    assert_no_leak,
+    assert_refusal,
+    bad_tokens,
+    call_asgi,
+    drive_asgi,
+    make_scope,
+    offline_validator,
+    parse_challenge,
+    queue_receive,
+)
+
+from wristband_mw import (
+    AnonymousUser,
+    AuthCredentials,
+    AuthenticatedUser,
+    ErrorCode,
+    ErrorResponse,
+    JwtAsgiMiddleware,
+    JWTPayload,
+    get_claims,
+    get_token,
+)
+from wristband_mw.policy import normalize_path
+from wristband_mw.responses import TOKEN_DESCRIPTIONS
+from wristband_mw.testing import LocalIssuer
+
+WS_RESPONSE = {"websocket.http.response": {}}
+
+
+@pytest.fixture(scope="module")
+def issuer():
+    with LocalIssuer() as issuer:
+        yield issuer
+
+
+@pytest.fixture(scope="module")
+def validator(issuer):
+    validator = issuer.validator()
+    yield validator
+    validator.close()
+
+
+@pytest.fixture(scope="module")
+def realm(issuer):
+    return issuer.issuer.split("://", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def token(issuer):
+    return issuer.mint(sub="user-1", scope="openid orders:read admin")
+
+
+def asgi(validator, **options) -> JwtAsgiMiddleware:
+    return JwtAsgiMiddleware(AsgiApp(), validator, **options)
+
+
+def get(middleware, path="/api/x", authorization=None, method="GET", headers=(), **scope_options):
+    return call_asgi(middleware, make_scope(path, method, headers, authorization=authorization, **scope_options))
+
+
+def wait_for(condition, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+# -- the response table ----------------------------------------------------------------------------
+
+
+def test_no_header_gets_bare_challenge(validator, realm):
+    sent = get(asgi(validator))
+    assert_refusal(sent, 401, None, realm)
+    assert [m["type"] for m in sent.messages] == ["http.response.start", "http.response.body"]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Basic dXNlcjpzZWNyZXRwYXNzd29yZA==", "Digest username=attacker-user", "Token abcdefgh", "Bearerabcdefgh"],
+)
+def test_other_scheme_gets_bare_challenge(validator, realm, authorization):
+    sent = get(asgi(validator), authorization=authorization)
+    assert_refusal(sent, 401, None, realm)
+    assert_no_leak(sent, authorization, authorization.split()[-1])
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer", "Bearer ", "Bearer abc def", "Bearer abc!", "Bearer a=b", "Bearer\tabcdef", "Bearer a, Bearer b"],
+)
+def test_malformed_bearer_is_400_invalid_request(validator, realm, authorization):
+    sent = get(asgi(validator), authorization=authorization)
+    assert_refusal(sent, 400, "invalid_request", realm)
+
+
+def test_two_authorization_entries_are_400(issuer, validator, realm, token):
+    second = issuer.mint(sub="user-2")
+    headers = [(b"authorization", f"Bearer {token}".encode()), (b"authorization", f"Bearer {second}".encode())]
+    sent = get(asgi(validator), headers=headers)
+    assert_refusal(sent, 400, "invalid_request", realm)
+    assert "Multiple" in sent.json["error_description"]
+    assert_no_leak(sent, token, second)
+    # the same token twice, an empty one plus a good one, and mixed-case names are still two headers
+    for pair in (
+        [(b"authorization", f"Bearer {token}".encode())] * 2,
+        [(b"authorization", b""), (b"authorization", f"Bearer {token}".encode())],
+        [(b"Authorization", f"Bearer {token}".encode()), (b"authorization", f"Bearer {token}".encode())],
+    ):
+        sent = get(asgi(validator), headers=pair)
+        assert sent.status == 400 and not sent.app_called
+
+
+def test_each_validation_failure_is_401_invalid_token(issuer, validator, realm):
+    middleware = asgi(validator)
+    for bad in bad_tokens(issuer):
+        sent = get(middleware, authorization=f"Bearer {bad.token}")
+        assert_refusal(sent, 401, "invalid_token", realm)
+        assert sent.json["error_description"] == TOKEN_DESCRIPTIONS[bad.code], bad.name
+        assert_no_leak(sent, bad.token, *bad.attacker_values)
+
+
+def test_missing_scope_is_403_with_scope_attribute(issuer, validator, realm):
+    token = issuer.mint(scope="openid")
+    sent = get(asgi(validator, required_scopes=["a", "b"]), authorization=f"Bearer {token}")
+    params = assert_refusal(sent, 403, "insufficient_scope", realm)
+    assert params["scope"] == "a b"
+    assert_no_leak(sent, token)
+
+
+def test_keys_unavailable_is_503(local_issuer):
+    local_issuer.failing = True
+    validator = local_issuer.validator()
+    try:
+        token = local_issuer.mint()
+        sent = get(asgi(validator), authorization=f"Bearer {token}")
+        assert_refusal(sent, 503, None)
+        assert local_issuer.fetch_count >= 1
+        assert_no_leak(sent, token)
+    finally:
+        validator.close()
+
+
+def test_realm_is_quoted_and_escaped(validator):
+    realm = 'say "hi" \\ there'
+    sent = get(asgi(validator, realm=realm), authorization="Bearer")
+    challenge = sent.header("WWW-Authenticate")
+    assert challenge.startswith('Bearer realm="say \\"hi\\" \\\\ there", error="invalid_request"')
+    assert parse_challenge(challenge)[1]["realm"] == realm
+
+
+def test_default_realm_is_issuer_host():
+    assert_refusal(get(asgi(offline_validator())), 401, None, "auth.example.com")
+
+
+def test_valid_token_reaches_app(validator, token):
+    sent = get(asgi(validator), authorization=f"Bearer {token}")
+    assert (sent.status, sent.body, sent.app_called) == (200, b"app", True)
+
+
+@pytest.mark.parametrize("scheme", [b"bearer", b"BEARER", b"bEaReR"])
+def test_scheme_is_case_insensitive(validator, token, scheme):
+    sent = get(asgi(validator), headers=[(b"authorization", scheme + b" " + token.encode())])
+    assert sent.status == 200
+
+
+def test_header_name_case_is_ignored(validator, token):
+    sent = get(asgi(validator), headers=[(b"Authorization", f"Bearer {token}".encode())])
+    assert sent.status == 200
+
+
+# -- header parsing --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"Bearer caf\xe9",
+        b"Bearer \xff\xfe\xfd",
+        "Bearer caf\u00e9-utf8".encode(),
+        "Bearer \u4f60\u597d".encode(),
+        b"\xe9\xe9",
+        b"Bearer\xa0abcdef",
+        b"Bearer a\x00b",
+    ],
+)
+def test_latin1_and_non_ascii_header_bytes(validator, value):
+    sent = get(asgi(validator), headers=[(b"authorization", value)])
+    assert sent.status in (400, 401) and not sent.app_called
+    assert sent.header("Content-Type") == "application/json"
+    assert value not in sent.body
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        (b"Bearer " + b"a" * 100_000, 401),
+        (b"Bearer " + b"a" * 8200, 401),
+        (b"X" * 100_000, 401),
+        (b"Bearer " + b"\xff" * 20_000, 401),
+        (b"Bearer " + b"a" * 5000 + b"!", 400),
+    ],
+)
+def test_very_long_headers(validator, value, status):
+    sent = get(asgi(validator), headers=[(b"authorization", value)])
+    assert sent.status == status and not sent.app_called
+    assert len(sent.body) < 200
+
+
+_PROPERTY_MW = JwtAsgiMiddleware(AsgiApp(), offline_validator(), protect=["/api"], exempt=["/x"])
+
+
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=3))
+def test_property_any_header_bytes_are_refused_cleanly(values):
+    sent = get(_PROPERTY_MW, headers=[(b"authorization", value) for value in values])
+    assert sent.status in (400, 401) and not sent.app_called
+    assert parse_challenge(sent.header("WWW-Authenticate"))[0] == "Bearer"
+
+
+# -- claims placement ------------------------------------------------------------------------------
+
+
+def test_claims_user_and_auth_are_placed(validator, token):
+    scope = make_scope("/api/x", authorization=f"Bearer {token}")
+    sent = call_asgi(asgi(validator), scope)
+    seen = sent.seen
+    claims = seen["wristband_mw.claims"]
+    assert isinstance(claims, JWTPayload) and claims.sub == "user-1"
+    assert seen["wristband_mw.token"] == token
+    user = seen["user"]
+    assert isinstance(user, AuthenticatedUser)
+    assert user.is_authenticated is True
+    assert user.identity == user.display_name == "user-1"
+    assert user.claims is claims
+    auth = seen["auth"]
+    assert isinstance(auth, AuthCredentials)
+    assert list(auth.scopes) == ["openid", "orders:read", "admin"]
+    assert auth.claims is claims
+    assert get_claims(seen) is claims and get_token(seen) == token
+    # the server's scope is left alone: the app got a copy
+    assert seen is not scope
+    assert "user" not in scope and "wristband_mw.claims" not in scope
+
+
+def test_anonymous_pass_gets_unauthenticated_user(validator):
+    sent = get(asgi(validator, protect=["/api"]), path="/public")
+    assert sent.status == 200
+    assert "wristband_mw.claims" not in sent.seen and "wristband_mw.token" not in sent.seen
+    assert isinstance(sent.seen["user"], AnonymousUser)
+    assert sent.seen["user"].is_authenticated is False
+    assert list(sent.seen["auth"].scopes) == [] and sent.seen["auth"].claims is None
+    assert get_claims(sent.seen) is None
+
+
+def test_anonymous_pass_keeps_an_upstream_user(validator):
+    scope = make_scope("/public")
+    scope["user"] = upstream = object()
+    sent = call_asgi(asgi(validator, protect=["/api"]), scope)
+    assert sent.seen["user"] is upstream
+
+
+def test_valid_token_replaces_a_forged_upstream_user(validator, token):
+    scope = make_scope("/api/x", authorization=f"Bearer {token}")
+    scope["user"] = "forged"
+    scope["wristband_mw.claims"] = "forged"
+    sent = call_asgi(asgi(validator), scope)
+    assert isinstance(sent.seen["user"], AuthenticatedUser)
+    assert isinstance(sent.seen["wristband_mw.claims"], JWTPayload)
+
+
+# -- options ---------------------------------------------------------------------------------------
+
+
+def test_protect_defaults_to_everything(validator):
+    middleware = asgi(validator)
+    for path in ["/", "/health", "/static/x.js"]:
+        assert get(middleware, path=path).status == 401
+
+
+def test_protect_and_exempt(validator, token):
+    middleware = asgi(validator, protect=["/api"], exempt=["/api/health"])
+    assert get(middleware, path="/api/x").status == 401
+    assert get(middleware, path="/api").status == 401
+    assert get(middleware, path="/apix").status == 200
+    assert get(middleware, path="/api/health").status == 200
+    assert get(middleware, path="/api/healthz").status == 401
+    assert get(middleware, path="/api/x", authorization=f"Bearer {token}").status == 200
+
+
+def test_exempt_methods(validator):
+    middleware = asgi(validator, exempt_methods=["HEAD"])
+    assert get(middleware, method="HEAD").status == 200
+    assert get(middleware, method="GET").status == 401
+
+
+def test_cors_preflight(validator):
+    middleware = asgi(validator)
+    origin = (b"origin", b"https://app.example")
+    acrm = (b"access-control-request-method", b"POST")
+    assert get(middleware, method="OPTIONS", headers=[origin, acrm]).status == 200
+    assert get(middleware, method="OPTIONS", headers=[origin]).status == 401
+    assert get(middleware, method="OPTIONS", headers=[acrm]).status == 401
+    assert get(middleware, method="OPTIONS", headers=[origin, origin]).status == 401
+    assert get(middleware, method="OPTIONS").status == 401
+    assert get(middleware, method="GET", headers=[origin, acrm]).status == 401
+    assert get(asgi(validator, cors_preflight=False), method="OPTIONS", headers=[origin, acrm]).status == 401
+
+
+def test_scopes_longest_prefix_wins(issuer, validator):
+    middleware = asgi(validator, protect=["/api"], scopes={"/api/admin": ["admin"], "/api/admin/super": ["root"]})
+    admin = f"Bearer {issuer.mint(scope='admin')}"
+    root = f"Bearer {issuer.mint(scope='root')}"
+    assert get(middleware, "/api/admin/x", admin).status == 200
+    assert get(middleware, "/api/admin/x", root).status == 403
+    assert get(middleware, "/api/admin/super/x", root).status == 200
+    assert get(middleware, "/api/admin/super/x", admin).status == 403
+
+
+def test_optional(validator, token):
+    middleware = asgi(validator, optional=True, required_scopes=["admin"])
+    sent = get(middleware)
+    assert sent.status == 200 and "wristband_mw.claims" not in sent.seen
+    assert sent.seen["user"].is_authenticated is False
+    assert get(middleware, authorization="Bearer abc.def.ghi").status == 401
+    assert get(middleware, authorization="Bearer a b").status == 400
+    good = get(middleware, authorization=f"Bearer {token}")
+    assert good.status == 200 and good.seen["user"].identity == "user-1"
+
+
+def test_on_error_hook_receives_failure_and_scope(issuer, validator):
+    calls = []
+
+    def on_error(failure, scope):
+        calls.append((failure, scope))
+        return ErrorResponse(failure.status, [("Content-Type", "text/plain")], f"custom {failure.error}".encode())
+
+    middleware = asgi(validator, on_error=on_error)
+    scope = make_scope("/api/x", authorization=f"Bearer {issuer.mint(exp_in=-5)}")
+    sent = call_asgi(middleware, scope)
+    assert (sent.status, sent.body) == (401, b"custom invalid_token")
+    assert sent.header("content-type") == "text/plain"
+    failure, seen = calls[-1]
+    assert seen is scope
+    status, error, description, code = failure
+    assert (status, error, code) == (401, "invalid_token", ErrorCode.EXPIRED)
+    assert description == TOKEN_DESCRIPTIONS[ErrorCode.EXPIRED]
+    # called again for every refusal (its answer is not memoised)
+    assert get(middleware).body == b"custom None"
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    "hook",
+    [
+        lambda failure, scope: 1 / 0,
+        lambda failure, scope: "nonsense",
+        lambda failure, scope: (401, [("X-Euro", "\u20ac")], b""),
+        lambda failure, scope: (401, [("X-Evil", "a\nb")], b""),
+    ],
+)
+def test_broken_on_error_hook_falls_back_to_default(validator, realm, hook, caplog):
+    with caplog.at_level(logging.ERROR, logger="wristband_mw"):
+        sent = get(asgi(validator, on_error=hook))
+    assert_refusal(sent, 401, None, realm)
+    assert any("on_error" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"protect": "/api"}, "lists"),
+        ({"exempt": ["health"]}, "starting with"),
+        ({"required_scopes": [""]}, "required_scopes"),
+        ({"optional": "no"}, "optional"),
+        ({"on_error": "x"}, "on_error"),
+        ({"realm": ""}, "realm"),
+        ({"websocket_query_param": ""}, "websocket_query_param"),
+        ({"websocket_query_param": 5}, "websocket_query_param"),
+        ({"prefetch_on_startup": "yes"}, "prefetch_on_startup"),
+    ],
+)
+def test_constructor_rejects_bad_options(validator, options, words):
+    with pytest.raises(ValueError, match=words):
+        asgi(validator, **options)
+
+
+def test_constructor_rejects_bad_app_and_validator(validator):
+    with pytest.raises(ValueError, match="ASGI"):
+        JwtAsgiMiddleware("app", validator)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="validator"):
+        JwtAsgiMiddleware(AsgiApp(), None)  # type: ignore[arg-type]
+
+
+# -- paths -----------------------------------------------------------------------------------------
+
+
+def test_path_is_matched_below_root_path(validator):
+    middleware = asgi(validator, protect=["/api"])
+    assert get(middleware, path="/app/api/x", root_path="/app").status == 401
+    assert get(middleware, path="/api/x", root_path="/api").status == 200  # mounted at /api: routes on /x
+    assert get(middleware, path="/api", root_path="/api").status == 200
+    assert get(middleware, path="/api/x", root_path="/app").status == 401  # path without the prefix (older servers)
+    assert get(middleware, path="/apix/api/y", root_path="/apix").status == 401
+    assert get(middleware, path="/api/x", root_path="/ap").status == 401  # not a segment boundary
+
+
+BYPASSES = [
+    "//api/x",
+    "/api//x",
+    "/api/./x",
+    "/./api",
+    "/x/../api/x",
+    "/../api/x",
+    "/api/x/..",
+    "/api/..",
+    "/api/x/../..",
+    "/api/",
+    "/api%2Fx",
+    "/%61pi/x",
+    "/%2Fapi",
+    "/x/%2e%2e/api/x",
+]
+
+
+@pytest.mark.parametrize("path", BYPASSES)
+def test_bypass_attempts_are_refused(validator, path):
+    sent = get(asgi(validator, protect=["/api"], exempt=["/x"]), path=path)
+    assert sent.status == 401 and not sent.app_called, path
+
+
+@pytest.mark.parametrize("path", BYPASSES)
+def test_bypass_attempts_over_websocket_are_refused(validator, path):
+    middleware = asgi(validator, protect=["/api"], exempt=["/x"])
+    sent = call_asgi(middleware, make_scope(path, type="websocket"))
+    assert not sent.app_called
+    assert sent.messages[0]["type"] == "websocket.close"
+
+
+@given(st.lists(st.sampled_from(["api", ".", "..", "", "%2F", "x", "%2e%2e", "%61pi"]), max_size=8), st.booleans())
+def test_property_protected_paths_need_a_token(segments, joined):
+    path = "/" + ("/" if joined else "").join(segments)
+    sent = get(_PROPERTY_MW, path=path)
+    for spelling in (normalize_path(path), normalize_path(unquote(path))):
+        if spelling == "/api" or spelling.startswith("/api/"):
+            assert sent.status == 401 and not sent.app_called, path
+    assert sent.status in (200, 401)
+
+
+# -- scope types -----------------------------------------------------------------------------------
+
+
+def test_lifespan_passes_through_untouched(validator):
+    app = AsgiApp()
+    middleware = JwtAsgiMiddleware(app, validator)
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}}
+    receive = queue_receive([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(middleware(scope, receive, send))
+    assert (
+        app.scopes == [scope] and app.scopes[0] is scope and scope == {"type": "lifespan", "asgi": {"version": "3.0"}}
+    )
+    assert app.receive_callables[0] is receive and app.send_callables[0] is send
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+def test_unknown_scope_type_passes_through_untouched(validator):
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append((scope, receive, send))
+
+    middleware = JwtAsgiMiddleware(app, validator)
+    scope = {"type": "custom.thing", "path": "/api/x"}
+
+    async def receive():
+        return {}
+
+    async def send(message):
+        raise AssertionError("nothing is sent")
+
+    asyncio.run(middleware(scope, receive, send))
+    assert (
+        seen == [(scope, receive, send)] and seen[0][0] is scope and scope == {"type": "custom.thing", "path": "/api/x"}
+    )
+
+
+# -- websocket -------------------------------------------------------------------------------------
+
+
+def test_websocket_without_token_and_with_http_response_extension(validator, realm):
+    sent = call_asgi(asgi(validator), make_scope("/ws", type="websocket", extensions=WS_RESPONSE))
+    assert [m["type"] for m in sent.messages] == ["websocket.http.response.start", "websocket.http.response.body"]
+    assert_refusal(sent, 401, None, realm)
+
+
+def test_websocket_without_token_closes_1008(validator):
+    sent = call_asgi(asgi(validator), make_scope("/ws", type="websocket", extensions={}))
+    assert not sent.app_called
+    assert len(sent.messages) == 1
+    message = sent.messages[0]
+    assert message["type"] == "websocket.close" and message["code"] == 1008
+    assert "websocket.accept" not in [m["type"] for m in sent.messages]
+
+
+def test_websocket_refusals_carry_the_right_status(issuer, validator, realm):
+    middleware = asgi(validator, required_scopes=["admin"])
+    expired = issuer.mint(exp_in=-5, scope="admin")
+    sent = call_asgi(
+        middleware, make_scope("/ws", type="websocket", extensions=WS_RESPONSE, authorization=f"Bearer {expired}")
+    )
+    assert_refusal(sent, 401, "invalid_token", realm)
+    assert_no_leak(sent, expired)
+    weak = issuer.mint(scope="openid")
+    sent = call_asgi(
+        middleware, make_scope("/ws", type="websocket", extensions=WS_RESPONSE, authorization=f"Bearer {weak}")
+    )
+    assert_refusal(sent, 403, "insufficient_scope", realm)
+    sent = call_asgi(middleware, make_scope("/ws", type="websocket", authorization=f"Bearer {weak}"))
+    assert sent.messages[0]["code"] == 1008
+    assert_no_leak(sent, weak)
+
+
+def test_websocket_refusal_waits_for_connect_and_sends_nothing_after_disconnect(validator):
+    sent = call_asgi(asgi(validator), make_scope("/ws", type="websocket"), incoming=[{"type": "websocket.disconnect"}])
+    assert sent.messages == [] and not sent.app_called
+
+
+def test_websocket_with_valid_token_runs_the_app(validator, token):
+    middleware = asgi(validator)
+    sent = call_asgi(middleware, make_scope("/ws", type="websocket", authorization=f"Bearer {token}"))
+    assert sent.app_called
+    assert [m["type"] for m in sent.messages] == ["websocket.accept"]
+    assert sent.seen["user"].identity == "user-1"
+    assert middleware.app.received == [{"type": "websocket.connect"}]  # the app still gets the handshake
+
+
+def test_websocket_query_param(validator, token, realm, caplog):
+    middleware = asgi(validator, websocket_query_param="access_token")
+    query = f"access_token={token}&x=1".encode()
+    sent = call_asgi(middleware, make_scope("/ws", type="websocket", query_string=query))
+    assert sent.app_called and sent.seen["wristband_mw.token"] == token
+    assert sent.seen["user"].identity == "user-1"
+    # plain HTTP never takes the token from the query string
+    sent = get(middleware, path="/api/x", query_string=query)
+    assert_refusal(sent, 401, None, realm)
+    # header and query together: refused as a malformed request
+    both = make_scope(
+        "/ws", type="websocket", query_string=query, authorization=f"Bearer {token}", extensions=WS_RESPONSE
+    )
+    sent = call_asgi(middleware, both)
+    assert_refusal(sent, 400, "invalid_request", realm)
+    assert_no_leak(sent, token)
+    both.pop("extensions")
+    assert call_asgi(middleware, both).messages[0]["code"] == 1008
+    # the header alone still works on websockets
+    assert call_asgi(middleware, make_scope("/ws", type="websocket", authorization=f"Bearer {token}")).app_called
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "error"),
+    [
+        (b"access_token=abc.def.ghi", 401, "invalid_token"),
+        (b"access_token=a%20b", 400, "invalid_request"),
+        (b"access_token=a&access_token=b", 400, "invalid_request"),
+        (b"access_token=", 401, None),
+        (b"other=1", 401, None),
+        (b"", 401, None),
+    ],
+)
+def test_websocket_query_param_refusals(validator, realm, query, status, error):
+    middleware = asgi(validator, websocket_query_param="access_token")
+    sent = call_asgi(middleware, make_scope("/ws", type="websocket", query_string=query, extensions=WS_RESPONSE))
+    assert_refusal(sent, status, error, realm)
+
+
+def test_websocket_query_param_is_off_by_default(validator, token):
+    query = f"access_token={token}".encode()
+    sent = call_asgi(asgi(validator), make_scope("/ws", type="websocket", query_string=query))
+    assert not sent.app_called and sent.messages[0]["code"] == 1008
+
+
+def test_websocket_query_token_is_never_logged(issuer, caplog):
+    validator = issuer.validator()
+    try:
+        middleware = asgi(validator, websocket_query_param="access_token")
+        tokens = [issuer.mint(exp_in=-5), issuer.mint(headers={"kid": "nope-nope-nope"}), issuer.mint()]
+        with caplog.at_level(logging.DEBUG):
+            for token in tokens:
+                query = f"access_token={quote(token)}".encode()
+                call_asgi(middleware, make_scope("/ws", type="websocket", query_string=query))
+        text = "\n".join(record.getMessage() for record in caplog.records)
+        for token in tokens:
+            for piece in token.split("."):
+                assert piece not in text
+    finally:
+        validator.close()
+
+
+# -- prefetch_on_startup ---------------------------------------------------------------------------
+
+
+def run_lifespan(middleware):
+    startup, shutdown = {"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def main():
+        started = time.perf_counter()
+        await middleware({"type": "lifespan", "asgi": {"version": "3.0"}}, queue_receive([startup, shutdown]), send)
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(main())
+    app = middleware.app
+    assert app.received == [startup, shutdown]
+    assert app.received[0] is startup and app.received[1] is shutdown  # the app sees the very same messages
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    return elapsed
+
+
+def test_prefetch_on_startup_warms_the_cache_without_blocking(local_issuer):
+    local_issuer.stall_seconds = 0.4
+    validator = local_issuer.validator()
+    try:
+        middleware = asgi(validator, prefetch_on_startup=True)
+        elapsed = run_lifespan(middleware)
+        assert elapsed < 0.3  # startup did not wait for the (slow) JWKS
+        assert wait_for(lambda: validator.stats()["cached_kids"])
+        assert local_issuer.fetch_count == 1
+        local_issuer.stall_seconds = 0
+        assert get(middleware, authorization=f"Bearer {local_issuer.mint()}").status == 200
+        assert local_issuer.fetch_count == 1  # served from the warmed cache
+    finally:
+        validator.close()
+
+
+def test_no_prefetch_by_default(local_issuer):
+    validator = local_issuer.validator()
+    try:
+        app = AsgiApp()
+        middleware = JwtAsgiMiddleware(app, validator)
+        run_lifespan(middleware)
+        time.sleep(0.05)
+        assert local_issuer.fetch_count == 0
+    finally:
+        validator.close()
+
+
+def test_failing_prefetch_is_logged_and_startup_continues(local_issuer, caplog):
+    local_issuer.failing = True
+    validator = local_issuer.validator()
+    try:
+        middleware = asgi(validator, prefetch_on_startup=True)
+        with caplog.at_level(logging.WARNING, logger="wristband_mw"):
+            run_lifespan(middleware)
+            assert wait_for(lambda: any("prefetch" in r.getMessage() for r in caplog.records))
+        record = next(r for r in caplog.records if "prefetch" in r.getMessage())
+        assert record.levelno == logging.WARNING
+        assert local_issuer.fetch_count >= 1
+    finally:
+        validator.close()
+
+
+# -- the event loop never blocks on JWKS I/O -------------------------------------------------------
+
+
+def test_event_loop_keeps_running_while_the_jwks_is_slow(local_issuer):
+    local_issuer.stall_seconds = 1.0
+    validator = local_issuer.validator()  # cold: the first request must fetch
+    token = local_issuer.mint(sub="slow")
+    middleware = asgi(validator)
+
+    async def main():
+        gaps = []
+        stop = asyncio.Event()
+
+        async def ticker():
+            last = time.perf_counter()
+            while not stop.is_set():
+                await asyncio.sleep(0.01)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0.03)
+        started = time.perf_counter()
+        sent = await drive_asgi(middleware, make_scope("/api/x", authorization=f"Bearer {token}"))
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await task
+        return sent, elapsed, gaps
+
+    try:
+        sent, elapsed, gaps = asyncio.run(main())
+    finally:
+        validator.close()
+    assert sent.status == 200 and sent.seen["user"].identity == "slow"
+    assert elapsed >= 0.9  # the request really waited for the stalled key fetch
+    assert local_issuer.fetch_count == 1
+    assert len(gaps) >= 50  # ~100 ticks expected in a second
+    assert max(gaps) < 0.25, max(gaps)
+
+
+def test_concurrent_requests_share_one_fetch_while_the_loop_runs(local_issuer):
+    local_issuer.stall_seconds = 0.3
+    validator = local_issuer.validator()
+    middleware = asgi(validator)
+    tokens = [local_issuer.mint(sub=f"user-{i}") for i in range(8)]
+
+    async def main():
+        return await asyncio.gather(
+            *(drive_asgi(middleware, make_scope("/api/x", authorization=f"Bearer {t}")) for t in tokens)
+        )
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        validator.close()
+    assert [r.seen["user"].identity for r in results] == [f"user-{i}" for i in range(8)]
+    assert local_issuer.fetch_count == 1
+
+
+def test_error_body_is_valid_json_for_every_status(issuer, validator):
+    bodies = [
+        get(asgi(validator)).body,
+        get(asgi(validator), authorization="Bearer").body,
+        get(asgi(validator), authorization=f"Bearer {issuer.mint(exp_in=-5)}").body,
+        get(asgi(validator, required_scopes=["zzz"]), authorization=f"Bearer {issuer.mint()}").body,
+    ]
+    for body in bodies:
+        assert set(json.loads(body)) == {"error", "error_description"}
