@@ -77,8 +77,7 @@ def safe_echo(value: object, limit: int = MAX_ECHO) -> str:
     message must not carry control characters, newlines or unbounded length.
     """
     text = value if isinstance(value, str) else repr(value)
-    if len(text) > limit:
-        text = text[:limit] + "..."
-    if text.isascii() and text.isprintable():
-        return text
-    return text.encode("unicode_escape").decode("ascii")
+    text = text[: limit + 1]  # bound the escaping work; one extra to know it was cut
+    if not (text.isascii() and text.isprintable()):
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -70,15 +70,36 @@ _decoder = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_r
 def strict_json_object(data: bytes) -> Dict[str, Any]:
     """Parse UTF-8 JSON that must be an object; ``ValueError`` otherwise.
 
-    Duplicate member names, ``NaN``/``Infinity`` and excessive nesting are refused.
+    Duplicate member names, ``NaN``/``Infinity``, lone surrogates and excessive nesting
+    are refused.
     """
+    text = data.decode("utf-8")
     try:
-        value = _decoder.decode(data.decode("utf-8"))
+        value = _decoder.decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     if type(value) is not dict:
         raise ValueError("JSON value is not an object")
+    if "\\u" in text:  # only an escape can produce a lone surrogate
+        _refuse_lone_surrogates(value)
     return value
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    """I-JSON (RFC 7493): strings must be valid Unicode, or applications crash encoding them."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("JSON string holds a lone surrogate") from None
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
 
 
 def freeze_claims(claims: Dict[str, Any]) -> Dict[str, Any]:

@@ -38,10 +38,12 @@ __all__ = ["JwtValidator", "WristbandJwtValidator", "create_wristband_jwt_valida
 
 logger = logging.getLogger("wristband_mw")
 
-# Beyond year 9999 a timestamp is meaningless, and datetime.fromtimestamp() in the
-# application would raise on it; such a claim is refused rather than trusted.
+# Outside years 1 to 9999 a timestamp is meaningless, and datetime.fromtimestamp() in
+# the application would raise on it; such a claim is refused rather than trusted.
+MIN_TIMESTAMP = -62_135_596_800
 MAX_TIMESTAMP = 253_402_300_799
 _REFUSED_HEADER_PARAMS = frozenset({"crit", "b64", "zip", "enc"})
+_ABSENT: Any = object()  # a claim that is not there, unlike JSON null (which is refused)
 _MIN_SIGNATURE_BYTES = MIN_RSA_BITS // 8
 _MAX_SIGNATURE_BYTES = MAX_RSA_BITS // 8
 _EVENTS = (
@@ -61,9 +63,13 @@ def _fail(error: ErrorCode, message: str) -> JwtValidationResult:
     return JwtValidationResult(False, None, message, error)
 
 
+def _utf8_length(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def _is_timestamp(value: object) -> bool:
     # type() rather than isinstance(): JSON true/false are bools, and bool is an int.
-    return (type(value) is int or type(value) is float) and -MAX_TIMESTAMP <= value <= MAX_TIMESTAMP
+    return (type(value) is int or type(value) is float) and MIN_TIMESTAMP <= value <= MAX_TIMESTAMP
 
 
 class _Verified:
@@ -134,8 +140,10 @@ class WristbandJwtValidator:
         self._max_bytes = config.max_token_bytes
         self._algorithms = frozenset(config.algorithms)
         self._alg_list = ", ".join(config.algorithms)
-        typ = config.token_typ
-        self._typs = frozenset({typ.lower(), "application/" + typ.lower()}) if typ else frozenset()
+        typ = config.token_typ.lower() if config.token_typ else ""
+        if typ.startswith("application/"):  # RFC 7515 4.1.9: the prefix may be omitted
+            typ = typ[len("application/") :]
+        self._typs = frozenset({typ, "application/" + typ}) if typ else frozenset()
         self._audiences = frozenset(config.audiences)
         self._leeway = float(config.leeway)
         self._require_exp = config.require_exp
@@ -186,8 +194,9 @@ class WristbandJwtValidator:
         """Release pooled connections and the worker thread."""
         if self._keys.client is not None:
             self._keys.client.close()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
+        executor, self._executor = self._executor, None  # a later validate_async starts a new one
+        if executor is not None:
+            executor.shutdown(wait=False)
 
     # -- internals -------------------------------------------------------------------------
     def _counted(self, result: JwtValidationResult) -> JwtValidationResult:
@@ -225,7 +234,7 @@ class WristbandJwtValidator:
             token = str(token)
         if not token:
             return _fail(ErrorCode.MISSING_TOKEN, "No token provided")
-        if len(token) > self._max_bytes:
+        if len(token) > self._max_bytes or (not token.isascii() and _utf8_length(token) > self._max_bytes):
             return _fail(ErrorCode.TOO_LARGE, f"Token is larger than {self._max_bytes} bytes")
 
         if self._verified is not None:
@@ -281,22 +290,22 @@ class WristbandJwtValidator:
 
     def _check_times(self, claims: Dict[str, Any]) -> Optional[JwtValidationResult]:
         now = self._clock()
-        exp = claims.get("exp")
-        if exp is None:
+        exp = claims.get("exp", _ABSENT)
+        if exp is _ABSENT:
             if self._require_exp:
                 return _fail(ErrorCode.MISSING_CLAIM, "Token missing required exp claim")
         elif not _is_timestamp(exp):
             return _fail(ErrorCode.INVALID_CLAIM, "Invalid exp claim: must be a NumericDate (a JSON number)")
         elif now >= exp + self._leeway:
             return _fail(ErrorCode.EXPIRED, "Token has expired")
-        nbf = claims.get("nbf")
-        if nbf is not None:
+        nbf = claims.get("nbf", _ABSENT)
+        if nbf is not _ABSENT:
             if not _is_timestamp(nbf):
                 return _fail(ErrorCode.INVALID_CLAIM, "Invalid nbf claim: must be a NumericDate (a JSON number)")
             if now < nbf - self._leeway:
                 return _fail(ErrorCode.NOT_YET_VALID, "Token not yet valid")
-        iat = claims.get("iat")
-        if iat is not None and not _is_timestamp(iat):
+        iat = claims.get("iat", _ABSENT)
+        if iat is not _ABSENT and not _is_timestamp(iat):
             return _fail(ErrorCode.INVALID_CLAIM, "Invalid iat claim: must be a NumericDate (a JSON number)")
         return None
 
