@@ -46,11 +46,13 @@ _ROUTINE, _UNKNOWN_KID = "routine", "unknown kid"
 class _Flight:
     """One fetch in progress; followers wait on ``done`` and read ``error``."""
 
-    __slots__ = ("done", "error")
+    __slots__ = ("done", "error", "keys", "started")
 
-    def __init__(self) -> None:
+    def __init__(self, started: float) -> None:
+        self.started = started
         self.done = threading.Event()
         self.error: Optional[str] = None
+        self.keys: Mapping[str, VerificationKey] = {}
 
 
 class KeyStore:
@@ -89,7 +91,11 @@ class KeyStore:
         self._failing = False
         self.client: Optional[JwksClient] = None
         if config.jwks is not None:
-            self._store(parse_jwks(config.jwks, config.algorithms), self._clock())
+            try:
+                static_keys = parse_jwks(config.jwks, config.algorithms)
+            except JwksError as exc:  # a configuration mistake, reported like the others
+                raise ValueError(f"jwks: {exc}") from None
+            self._store(static_keys, self._clock())
             self._refresh_due_at = float("inf")
         else:
             url = config.jwks_url or ""  # the config guarantees a URL when there is no static jwks
@@ -160,6 +166,17 @@ class KeyStore:
             return key
         if flight.error is not None:
             return ErrorCode.KEYS_UNAVAILABLE, f"Failed to get signing key: {flight.error}"
+        key = flight.keys.get(kid)
+        if key is not None:
+            # Published, but the set is larger than jwks_cache_max_size: cache the key
+            # asked for (evicting the least recently used one) rather than call it unknown.
+            self._keys.set(kid, key, ttl=self._hard_ttl())
+            return key
+        if leader and kind == _ROUTINE:
+            # The fetch this request caused has answered "unknown" for its kid: that is an
+            # unknown-kid fetch too, so a flood of random kids gets one fetch, not two.
+            with self._lock:
+                self._cooldown_until = max(self._cooldown_until, flight.started + self._cooldown)
         return _unknown(kid)
 
     # -- warming and inspection -------------------------------------------------------
@@ -207,13 +224,13 @@ class KeyStore:
 
     def _new_flight(self) -> _Flight:
         """Under the lock: start a fetch that others will wait on."""
-        flight = self._flight = _Flight()
+        flight = self._flight = _Flight(self._clock())
         return flight
 
     def _fly(self, flight: _Flight, kind: str) -> None:
         """Run one fetch for everyone waiting on ``flight``."""
         client = self.client
-        started = self._clock()
+        started = flight.started
         keys: Mapping[str, VerificationKey] = {}
         try:
             if client is None:
@@ -225,8 +242,10 @@ class KeyStore:
             flight.error = f"{type(exc).__name__}: {exc}"[:300]
         with self._lock:
             if flight.error is None:
+                flight.keys = keys
                 self._counters.incr("jwks_fetches_ok")
                 self._store(keys, started)
+                self._next_refresh_attempt = float("-inf")  # a failure's back-off ends with a success
                 if self._failing:
                     logger.warning("JWKS fetch from %s succeeded again", self._url)
                 self._failing = False
@@ -265,10 +284,15 @@ class KeyStore:
         for kid, key in keys.items():
             old = self._keys.get(kid)
             kept[kid] = old if old is not None and old.same_as(key) else key
-        hard_ttl = None if self._ttl is None else self._ttl + self._stale_if_error
-        self._keys.replace_all(list(kept.items()), ttl=hard_ttl)
+        self._keys.replace_all(list(kept.items()), ttl=self._hard_ttl())
         self._fetched_at = fetched_at
         self._refresh_due_at = float("inf") if self._ttl is None else fetched_at + self._ttl
+
+    def _hard_ttl(self) -> Optional[float]:
+        """How long a stored key may verify at all; static keys (never fetched) never expire."""
+        if self._ttl is None or self.client is None:
+            return None
+        return self._ttl + self._stale_if_error
 
 
 def _unknown(kid: str) -> Tuple[ErrorCode, str]:

@@ -24,6 +24,7 @@ standard library; it stops with the context manager (or :meth:`LocalIssuer.close
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -121,7 +122,11 @@ class LocalIssuer:
         self.port: int = self._server.server_address[1]
         self.issuer = issuer or f"http://127.0.0.1:{self.port}"
         self.jwks_url = f"http://127.0.0.1:{self.port}{JWKS_PATH}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="LocalIssuer", daemon=True)
+        # A short poll interval: shutdown() waits for the serving loop to notice, so the
+        # default 0.5 s would make every close() (every test using the fixture) that slow.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="LocalIssuer", daemon=True
+        )
         self._thread.start()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -280,6 +285,10 @@ class LocalIssuer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def handle(self) -> None:
+                with contextlib.suppress(ConnectionError):  # a client dropped a kept-alive connection
+                    super().handle()
 
             def do_GET(self) -> None:
                 if self.path == JWKS_PATH:

@@ -1,0 +1,278 @@
+"""Structural parsing: canonical base64url, strict JSON objects, refused before any key is used."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from core_support import b64u, forge
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wristband_mw import ErrorCode, WristbandJwtValidatorConfig, create_wristband_jwt_validator
+from wristband_mw.testing import LocalIssuer
+from wristband_mw.tokens import (
+    MAX_JSON_DEPTH,
+    MalformedTokenError,
+    b64url_decode,
+    freeze_claims,
+    parse_token,
+    strict_json_object,
+)
+
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.fixture(scope="module")
+def issuer():
+    with LocalIssuer() as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def validator(issuer):
+    # Static keys: these tests never need the network.
+    config = WristbandJwtValidatorConfig(issuer=issuer.issuer, jwks=issuer.jwks())
+    return create_wristband_jwt_validator(config)
+
+
+def header_for(issuer, **extra):
+    header = {"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}
+    header.update(extra)
+    return header
+
+
+def assert_malformed(validator, token, message="Invalid JWT encoding"):
+    result = validator.validate(token)
+    assert result.is_valid is False
+    assert result.payload is None
+    assert result.error is ErrorCode.MALFORMED
+    assert result.error_message == message
+
+
+# -- b64url_decode ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("segment", "data"),
+    [("", b""), ("QQ", b"A"), ("QUI", b"AB"), ("QUJD", b"ABC"), ("-_-_", base64.urlsafe_b64decode("-_-_"))],
+)
+def test_b64url_decode_canonical(segment, data):
+    assert b64url_decode(segment) == data
+
+
+@pytest.mark.parametrize("segment", ["Q", "QUJDR", "QR", "QX", "Qh", "QUJ", "QUL", "QU_"])
+def test_b64url_decode_refuses_non_canonical(segment):
+    with pytest.raises(MalformedTokenError):
+        b64url_decode(segment)
+
+
+@given(st.binary(max_size=64))
+def test_b64url_round_trip_and_single_spelling(data):
+    segment = b64u(data)
+    assert b64url_decode(segment) == data
+    if len(segment) % 4 in (2, 3):
+        # every other last character spells the same bytes with non-zero padding bits: refused
+        last = ALPHABET.index(segment[-1])
+        sibling = segment[:-1] + ALPHABET[last + 1]
+        with pytest.raises(MalformedTokenError):
+            b64url_decode(sibling)
+
+
+# -- segments and encoding through parse_token and the validator -------------------------------------
+
+
+@pytest.mark.parametrize("token", ["abc", "a.b", "a.b.c.d", "a.b.c.d.e", ".", "...", "eyJ.eyJ"])
+def test_wrong_segment_count_is_invalid_jwt_format(validator, token):
+    assert_malformed(validator, token, "Invalid JWT format")
+    with pytest.raises(MalformedTokenError, match=r"^Invalid JWT format$"):
+        parse_token(token)
+
+
+def test_a_real_token_parses(issuer):
+    token = issuer.mint(sub="u1")
+    parsed = parse_token(token)
+    assert parsed.header == {"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}
+    assert parsed.payload["sub"] == "u1"
+    assert parsed.signing_input == token.rsplit(".", 1)[0].encode("ascii")
+    assert len(parsed.signature) == 256
+
+
+def mutations(token):
+    header, payload, signature = token.split(".")
+    yield "padding on header", f"{header}==.{payload}.{signature}"
+    yield "padding on payload", f"{header}.{payload}=.{signature}"
+    yield "padding on signature", f"{header}.{payload}.{signature}=="
+    yield "plus", f"{header}.{payload}.{signature[:-2]}+{signature[-1]}"
+    yield "slash", f"{header}.{payload[:-2]}/{payload[-1]}.{signature}"
+    yield "space", f"{header}.{payload[:5]} {payload[5:]}.{signature}"
+    yield "newline", f"{header}\n.{payload}.{signature}"
+    yield "tab", f"{header}.{payload}.\t{signature}"
+    yield "trailing newline", token + "\n"
+    yield "leading space", " " + token
+    yield "empty header", f".{payload}.{signature}"
+    yield "empty payload", f"{header}..{signature}"
+    yield "non-ascii", f"{header}.{payload}\u00e9.{signature}"
+    yield "percent", f"{header}.{payload}%3D.{signature}"
+
+
+MUTATIONS = [name for name, _ in mutations("h.p.s")]
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS)
+def test_non_canonical_spellings_refused(issuer, validator, mutation):
+    token = issuer.mint()
+    assert validator.validate(token).is_valid
+    bad = dict(mutations(token))[mutation]
+    assert bad != token
+    assert_malformed(validator, bad)
+
+
+def with_noncanonical_tail(segment):
+    assert len(segment) % 4 in (2, 3)
+    last = ALPHABET.index(segment[-1])
+    return segment[:-1] + ALPHABET[last + 1]
+
+
+def test_non_zero_trailing_bits_refused_in_each_segment(issuer, validator):
+    # Pick claims so that every segment length is 2 or 3 modulo 4.
+    for pad in range(12):
+        token = issuer.mint(pad="x" * pad)
+        header, payload, signature = token.split(".")
+        if len(payload) % 4 in (2, 3) and len(header) % 4 in (2, 3):
+            break
+    else:  # pragma: no cover
+        pytest.fail("no suitable padding found")
+    assert validator.validate(token).is_valid
+    assert_malformed(validator, f"{with_noncanonical_tail(header)}.{payload}.{signature}")
+    assert_malformed(validator, f"{header}.{with_noncanonical_tail(payload)}.{signature}")
+    # A 256-byte signature is 342 characters: 2 modulo 4.
+    assert len(signature) % 4 == 2
+    assert_malformed(validator, f"{header}.{payload}.{with_noncanonical_tail(signature)}")
+
+
+# -- strict JSON ---------------------------------------------------------------------------------
+
+
+def raw_token(header: bytes, payload: bytes) -> str:
+    return f"{b64u(header)}.{b64u(payload)}.{b64u(b'x' * 256)}"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"alg":"RS256","alg":"none","typ":"at+JWT","kid":"k"}',
+        b'{"alg":"RS256","typ":"at+JWT","kid":"k","kid":"other"}',
+        b'{"alg":"RS256","typ":"at+JWT","kid":"k","x":{"a":1,"a":1}}',
+    ],
+)
+def test_duplicate_header_members_refused(validator, header):
+    assert_malformed(validator, raw_token(header, b'{"sub":"x"}'))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"sub":"a","sub":"b"}',
+        b'{"iss":"https://a","exp":1,"iss":"https://b"}',
+        b'{"sub":"a","nested":{"role":"user","role":"admin"}}',
+        b'{"sub":"a","list":[{"x":1,"x":2}]}',
+    ],
+)
+def test_duplicate_payload_members_refused(issuer, validator, payload):
+    assert_malformed(validator, raw_token(json.dumps(header_for(issuer)).encode(), payload))
+    # Even with a genuine signature: the parser, not the key, refuses it.
+    assert_malformed(validator, issuer.sign(header_for(issuer), payload))
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_refused(issuer, validator, constant):
+    payload = b'{"iss":"' + issuer.issuer.encode() + b'","exp":' + constant + b',"sub":"x"}'
+    assert_malformed(validator, issuer.sign(header_for(issuer), payload))
+    header = b'{"alg":"RS256","typ":"at+JWT","kid":"k","x":' + constant + b"}"
+    assert_malformed(validator, raw_token(header, b'{"sub":"x"}'))
+    with pytest.raises(ValueError):
+        strict_json_object(b'{"a":' + constant + b"}")
+
+
+@pytest.mark.parametrize("payload", [b"[]", b"[1,2]", b'"sub"', b"1", b"null", b"true", b"", b"{", b"{}x", b"\xff\xfe"])
+def test_non_object_or_broken_payload_refused(issuer, validator, payload):
+    assert_malformed(validator, issuer.sign(header_for(issuer), payload))
+
+
+@pytest.mark.parametrize("header", [b"[]", b'"RS256"', b"null", b"{", b'{"alg":"RS256"', b"\xc3\x28"])
+def test_non_object_or_broken_header_refused(validator, header):
+    assert_malformed(validator, raw_token(header, b'{"sub":"x"}'))
+
+
+def nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_nesting_up_to_the_limit_is_accepted(issuer, validator):
+    # The claims object is level 1, so a claim may hold MAX_JSON_DEPTH - 1 levels of containers.
+    token = issuer.mint(deep=nested(MAX_JSON_DEPTH - 1))
+    result = validator.validate(token)
+    assert result.is_valid, result.error_message
+
+
+def test_deep_nesting_in_payload_refused(issuer, validator):
+    assert_malformed(validator, issuer.mint(deep=nested(MAX_JSON_DEPTH)))
+    assert_malformed(validator, issuer.mint(deep={"a": {"b": {"c": nested(MAX_JSON_DEPTH)}}}))
+
+
+def test_deep_nesting_in_header_refused(issuer, validator):
+    token = issuer.sign(header_for(issuer, x5=nested(40)), issuer.claims())
+    assert_malformed(validator, token)
+
+
+def test_pathological_nesting_refused_without_recursion_error(issuer):
+    validator = create_wristband_jwt_validator(
+        WristbandJwtValidatorConfig(issuer=issuer.issuer, jwks=issuer.jwks(), max_token_bytes=400_000)
+    )
+    payload = b'{"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert_malformed(validator, raw_token(json.dumps(header_for(issuer)).encode(), payload))
+    with pytest.raises(ValueError):
+        strict_json_object(payload)
+
+
+def test_freeze_claims_refuses_depth():
+    with pytest.raises(MalformedTokenError):
+        freeze_claims({"x": nested(MAX_JSON_DEPTH)})
+    frozen = freeze_claims({"x": nested(3), "y": {"a": [1]}})
+    assert frozen["x"] == (((1,),),)
+    assert frozen["y"]["a"] == (1,)
+
+
+def test_strict_json_object_accepts_plain_objects():
+    assert strict_json_object(b'{"a":1,"b":[1,2],"c":{"d":null}}') == {"a": 1, "b": [1, 2], "c": {"d": None}}
+    assert strict_json_object('{"\u00e9":"\u00fc"}'.encode()) == {"\u00e9": "\u00fc"}
+
+
+def test_unsigned_and_short_signature_tokens_refused(issuer, validator):
+    token = issuer.mint()
+    header, payload, _ = token.split(".")
+    result = validator.validate(f"{header}.{payload}.")
+    assert result.error is ErrorCode.INVALID_SIGNATURE
+    result = validator.validate(forge(header_for(issuer), issuer.claims(), signature=b"\x01" * 16))
+    assert result.error is ErrorCode.INVALID_SIGNATURE
+
+
+@given(st.text(max_size=300))
+def test_property_random_text_never_raises(text):
+    try:
+        parse_token(text)
+    except MalformedTokenError as exc:
+        assert str(exc) in ("Invalid JWT format", "Invalid JWT encoding")
+
+
+@given(st.lists(st.text(alphabet=ALPHABET + "=+/ ", max_size=40), min_size=3, max_size=3))
+def test_property_three_random_segments_never_raise(segments):
+    try:
+        parse_token(".".join(segments))
+    except MalformedTokenError as exc:
+        assert str(exc) == "Invalid JWT encoding"
