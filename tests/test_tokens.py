@@ -14,7 +14,7 @@ from wristband_mw import ErrorCode, WristbandJwtValidatorConfig, create_wristban
 from wristband_mw.testing import LocalIssuer
 from wristband_mw.tokens import (
     MAX_JSON_DEPTH,
-    MalformedTokenError,
+    TokenParseError,
     b64url_decode,
     freeze_claims,
     parse_token,
@@ -64,7 +64,7 @@ def test_b64url_decode_canonical(segment, data):
 
 @pytest.mark.parametrize("segment", ["Q", "QUJDR", "QR", "QX", "Qh", "QUJ", "QUL", "QU_"])
 def test_b64url_decode_refuses_non_canonical(segment):
-    with pytest.raises(MalformedTokenError):
+    with pytest.raises(TokenParseError):
         b64url_decode(segment)
 
 
@@ -76,7 +76,7 @@ def test_b64url_round_trip_and_single_spelling(data):
         # every other last character spells the same bytes with non-zero padding bits: refused
         last = ALPHABET.index(segment[-1])
         sibling = segment[:-1] + ALPHABET[last + 1]
-        with pytest.raises(MalformedTokenError):
+        with pytest.raises(TokenParseError):
             b64url_decode(sibling)
 
 
@@ -86,7 +86,7 @@ def test_b64url_round_trip_and_single_spelling(data):
 @pytest.mark.parametrize("token", ["abc", "a.b", "a.b.c.d", "a.b.c.d.e", ".", "...", "eyJ.eyJ"])
 def test_wrong_segment_count_is_invalid_jwt_format(validator, token):
     assert_malformed(validator, token, "Invalid JWT format")
-    with pytest.raises(MalformedTokenError, match=r"^Invalid JWT format$"):
+    with pytest.raises(TokenParseError, match=r"^Invalid JWT format$"):
         parse_token(token)
 
 
@@ -241,7 +241,7 @@ def test_pathological_nesting_refused_without_recursion_error(issuer):
 
 
 def test_freeze_claims_refuses_depth():
-    with pytest.raises(MalformedTokenError):
+    with pytest.raises(TokenParseError):
         freeze_claims({"x": nested(MAX_JSON_DEPTH)})
     frozen = freeze_claims({"x": nested(3), "y": {"a": [1]}})
     assert frozen["x"] == (((1,),),)
@@ -266,7 +266,7 @@ def test_unsigned_and_short_signature_tokens_refused(issuer, validator):
 def test_property_random_text_never_raises(text):
     try:
         parse_token(text)
-    except MalformedTokenError as exc:
+    except TokenParseError as exc:
         assert str(exc) in ("Invalid JWT format", "Invalid JWT encoding")
 
 
@@ -274,5 +274,5 @@ def test_property_random_text_never_raises(text):
 def test_property_three_random_segments_never_raise(segments):
     try:
         parse_token(".".join(segments))
-    except MalformedTokenError as exc:
+    except TokenParseError as exc:
         assert str(exc) == "Invalid JWT encoding"

@@ -240,21 +240,22 @@ class KeyStore:
             flight.error = str(exc)
         except Exception as exc:  # a bug or an exotic failure: never kill the caller's request
             flight.error = f"{type(exc).__name__}: {exc}"[:300]
+        # Counters last: whoever watches them sees the state and the log line already there.
         with self._lock:
             if flight.error is None:
                 flight.keys = keys
-                self._counters.incr("jwks_fetches_ok")
                 self._store(keys, started)
                 self._next_refresh_attempt = float("-inf")  # a failure's back-off ends with a success
                 if self._failing:
                     logger.warning("JWKS fetch from %s succeeded again", self._url)
                 self._failing = False
+                self._counters.incr("jwks_fetches_ok")
             else:
-                self._counters.incr("jwks_fetches_failed")
                 self._next_refresh_attempt = started + self._cooldown
                 if kind == _UNKNOWN_KID:
                     self._cooldown_error = flight.error
                 self._log_failure(kind, flight.error)
+                self._counters.incr("jwks_fetches_failed")
             self._flight = None
         flight.done.set()
 

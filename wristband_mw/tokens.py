@@ -19,6 +19,7 @@ import json
 import re
 from typing import Any, Dict, List, Tuple
 
+from .errors import ErrorCode
 from .payload import FrozenDict, thaw
 
 __all__ = [
@@ -39,8 +40,20 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
 
-class MalformedTokenError(ValueError):
-    """The token is not a well-formed compact JWS; ``str()`` is a safe message."""
+class TokenParseError(ValueError):
+    """The token is refused before any key is involved.
+
+    ``str()`` is a message safe to show; ``code`` is ``malformed``, or ``invalid_claim``
+    for a number that overflows to infinity (``1e400``).
+    """
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.MALFORMED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class NumberOutOfRangeError(ValueError):
+    """A JSON number too large for a float: ``1e400`` would silently become infinity."""
 
 
 def b64url_decode(segment: str) -> bytes:
@@ -48,7 +61,7 @@ def b64url_decode(segment: str) -> bytes:
     remainder = len(segment) % 4
     if remainder:
         if remainder == 1 or segment[-1] not in _CANONICAL_LAST[remainder]:
-            raise MalformedTokenError("Invalid JWT encoding")
+            raise TokenParseError("Invalid JWT encoding")
         segment += "==" if remainder == 2 else "="
     return binascii.a2b_base64(segment.replace("-", "+").replace("_", "/"))
 
@@ -64,14 +77,24 @@ def _unique_members(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
     return obj
 
 
-_decoder = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_refuse_constant)
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if value in (_INFINITY, -_INFINITY):
+        raise NumberOutOfRangeError("a JSON number is out of range")
+    return value
+
+
+_INFINITY = float("inf")
+_decoder = json.JSONDecoder(
+    object_pairs_hook=_unique_members, parse_constant=_refuse_constant, parse_float=_finite_float
+)
 
 
 def strict_json_object(data: bytes) -> Dict[str, Any]:
     """Parse UTF-8 JSON that must be an object; ``ValueError`` otherwise.
 
     Duplicate member names, ``NaN``/``Infinity``, lone surrogates and excessive nesting
-    are refused.
+    are refused, and numbers that overflow to infinity raise :class:`NumberOutOfRangeError`.
     """
     text = data.decode("utf-8")
     try:
@@ -103,7 +126,7 @@ def _refuse_lone_surrogates(value: Any) -> None:
 
 
 def freeze_claims(claims: Dict[str, Any]) -> Dict[str, Any]:
-    """Make nested values immutable in place; ``MalformedTokenError`` past :data:`MAX_JSON_DEPTH`."""
+    """Make nested values immutable in place; ``TokenParseError`` past :data:`MAX_JSON_DEPTH`."""
     for name, value in claims.items():
         if type(value) is list or type(value) is dict:
             claims[name] = _freeze(value, 2)
@@ -114,11 +137,11 @@ def _freeze(value: Any, depth: int) -> Any:
     # depth counts containers (the claims object is 1); scalars add no level.
     if type(value) is list:
         if depth > MAX_JSON_DEPTH:
-            raise MalformedTokenError("Invalid JWT encoding")
+            raise TokenParseError("Invalid JWT encoding")
         return tuple([_freeze(item, depth + 1) for item in value])
     if type(value) is dict:
         if depth > MAX_JSON_DEPTH:
-            raise MalformedTokenError("Invalid JWT encoding")
+            raise TokenParseError("Invalid JWT encoding")
         return FrozenDict({key: _freeze(item, depth + 1) for key, item in value.items()})
     return value
 
@@ -138,19 +161,21 @@ class ParsedToken:
 def parse_token(token: str) -> ParsedToken:
     """Split and decode ``token`` (a ``str`` already within the size limit).
 
-    Raises :class:`MalformedTokenError` with the message ``wristband-python-jwt`` uses:
+    Raises :class:`TokenParseError` with the message ``wristband-python-jwt`` uses:
     ``Invalid JWT format`` for a wrong number of segments, ``Invalid JWT encoding``
-    for everything else.
+    for everything else (but an overflowing number, an ``invalid_claim``).
     """
     if _TOKEN.fullmatch(token) is None:
-        raise MalformedTokenError("Invalid JWT format" if token.count(".") != 2 else "Invalid JWT encoding")
+        raise TokenParseError("Invalid JWT format" if token.count(".") != 2 else "Invalid JWT encoding")
     header_segment, payload_segment, signature_segment = token.split(".")
     try:
         header = freeze_claims(strict_json_object(b64url_decode(header_segment)))
         payload = freeze_claims(strict_json_object(b64url_decode(payload_segment)))
         signature = b64url_decode(signature_segment)
+    except NumberOutOfRangeError:
+        raise TokenParseError("Invalid claim: a JSON number is out of range", ErrorCode.INVALID_CLAIM) from None
     except (ValueError, binascii.Error):
-        raise MalformedTokenError("Invalid JWT encoding") from None
+        raise TokenParseError("Invalid JWT encoding") from None
     signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
     return ParsedToken(header, payload, signing_input, signature)
 

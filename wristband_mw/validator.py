@@ -32,7 +32,7 @@ from .jwks import MAX_KID_LENGTH, MAX_RSA_BITS, MIN_RSA_BITS, JwksClient
 from .keystore import KeyOutcome, KeyStore
 from .payload import JWTPayload, JwtValidationResult
 from .stats import Counters
-from .tokens import MalformedTokenError, ParsedToken, parse_token
+from .tokens import ParsedToken, TokenParseError, parse_token
 
 __all__ = ["JwtValidator", "WristbandJwtValidator", "create_wristband_jwt_validator"]
 
@@ -244,8 +244,8 @@ class WristbandJwtValidator:
 
         try:
             parsed = parse_token(token)
-        except MalformedTokenError as exc:
-            return _fail(ErrorCode.MALFORMED, str(exc))
+        except TokenParseError as exc:
+            return _fail(exc.code, str(exc))
 
         header = parsed.header
         alg = header.get("alg")

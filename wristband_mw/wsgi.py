@@ -106,8 +106,9 @@ class JwtWsgiMiddleware:
             payload, token = outcome
             environ[CLAIMS_KEY] = payload
             environ[TOKEN_KEY] = token
-            if isinstance(payload.sub, str):
-                environ["REMOTE_USER"] = payload.sub
+            sub = payload.sub
+            if isinstance(sub, str) and sub.isprintable():  # no control characters into server logs
+                environ["REMOTE_USER"] = sub
         return self.app(environ, start_response)
 
     def _authenticate(self, environ: WSGIEnvironment) -> Union[Tuple[JWTPayload, str], AuthFailure, None]:
