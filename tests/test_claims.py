@@ -137,3 +137,13 @@ def test_get_claims_through_both_middlewares(local_issuer):
         assert get_token(WithScope(sent.seen)) == token
     finally:
         validator.close()
+
+
+def test_verified_scopes_answer_starlettes_authenticated_pseudo_scope():
+    from wristband_mw.claims import AuthCredentials, GrantedScopes
+
+    granted = AuthCredentials(("openid", "admin"), JWTPayload({"sub": "u1", "scope": "openid admin"}))
+    assert isinstance(granted.scopes, GrantedScopes)
+    assert granted.scopes == ["openid", "admin"] and len(granted.scopes) == 2
+    assert "authenticated" in granted.scopes and "admin" in granted.scopes and "other" not in granted.scopes
+    assert "authenticated" not in AuthCredentials().scopes  # anonymous requests are not authenticated

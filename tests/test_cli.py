@@ -211,10 +211,11 @@ def test_token_rejects_a_malformed_claim(cli_env):
 
 
 def test_jwks_serves_the_key_that_token_signs_with(cli_env):
-    port = free_port()
-    server = subprocess.Popen([*CLI, "jwks", "--port", str(port)], env=cli_env, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([*CLI, "jwks", "--port", "0"], env=cli_env, stdout=subprocess.PIPE, text=True)
     try:
-        read_until(server, r"Press Ctrl-C")
+        banner = "".join(read_until(server, r"Press Ctrl-C"))
+        port = int(re.search(r"at http://127\.0\.0\.1:(\d+)/api/v1/oauth2/jwks", banner).group(1))
+        assert f'issuer="http://127.0.0.1:{port}"' in banner
         token = run(["token", "--port", str(port), "--sub", "dev"], cli_env).stdout.strip()
         status, _, body = http_get(f"http://127.0.0.1:{port}/api/v1/oauth2/jwks")
         assert status == 200 and len(json.loads(body)["keys"]) == 1
@@ -265,11 +266,11 @@ def assert_demo_answers(lines):
 
 
 def test_demo_serves_the_printed_commands_and_stops_on_ctrl_c(cli_env):
-    port = free_port()
-    demo = subprocess.Popen([*CLI, "demo", "--port", str(port)], env=cli_env, stdout=subprocess.PIPE, text=True)
+    # Port 0: the demo binds any free port and prints it (no race for a "free" port).
+    demo = subprocess.Popen([*CLI, "demo", "--port", "0"], env=cli_env, stdout=subprocess.PIPE, text=True)
     try:
         lines = read_until(demo, r"Press Ctrl-C")
-        assert f"WSGI (wsgiref) on http://127.0.0.1:{port}" in lines[0]
+        assert re.search(r"WSGI \(wsgiref\) on http://127\.0\.0\.1:[1-9][0-9]*$", lines[0].strip()), lines[0]
         assert_demo_answers(lines)
     finally:
         assert stop(demo) == 0

@@ -13,7 +13,7 @@ Starlette.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 from .payload import JWTPayload
 
@@ -23,6 +23,7 @@ __all__ = [
     "AnonymousUser",
     "AuthCredentials",
     "AuthenticatedUser",
+    "GrantedScopes",
     "get_claims",
     "get_token",
 ]
@@ -71,13 +72,28 @@ class AnonymousUser:
         return "AnonymousUser()"
 
 
+class GrantedScopes(List[str]):
+    """The token's scopes, as a list; ``"authenticated" in`` it is also true.
+
+    Starlette's documented idiom is ``@requires("authenticated")``, and its own
+    authentication backends grant that pseudo-scope to every signed-in user. Membership
+    answers it without adding a scope the token does not carry: the list itself (and
+    ``==``, iteration, ``len``) holds exactly the token's scopes.
+    """
+
+    __slots__ = ()
+
+    def __contains__(self, scope: object) -> bool:
+        return scope == "authenticated" or super().__contains__(scope)
+
+
 class AuthCredentials:
     """``scope["auth"]``: the granted ``scopes`` (Starlette ``AuthCredentials`` shape) and ``claims``."""
 
     __slots__ = ("claims", "scopes")
 
     def __init__(self, scopes: Tuple[str, ...] = (), claims: Optional[JWTPayload] = None) -> None:
-        self.scopes = list(scopes)
+        self.scopes: List[str] = GrantedScopes(scopes) if claims is not None else list(scopes)
         self.claims = claims
 
     def __repr__(self) -> str:

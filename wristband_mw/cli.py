@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run a protected sample app on a local issuer")
     demo.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
-    demo.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    demo.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0: any free port)")
     demo.add_argument("--asgi", action="store_true", help="serve through JwtAsgiMiddleware under uvicorn")
     demo.set_defaults(run=_run_demo)
 
@@ -147,13 +147,13 @@ def _run_demo(args: argparse.Namespace) -> int:
             ) from None
     with LocalIssuer() as issuer:
         validator = issuer.validator()
-        base = f"http://{_url_host(args.host)}:{args.port}"
         if args.asgi:
-            _print_demo_intro(issuer, base, "ASGI (uvicorn)")
+            _print_demo_intro(issuer, f"http://{_url_host(args.host)}:{args.port}", "ASGI (uvicorn)")
             uvicorn.run(asgi_demo_app(validator), host=args.host, port=args.port, log_level="warning")
         else:
             server = _wsgi_server(wsgi_demo_app(validator), args.host, args.port)
-            _print_demo_intro(issuer, base, "WSGI (wsgiref)")
+            # The bound port, so --port 0 (any free port) prints usable commands.
+            _print_demo_intro(issuer, f"http://{_url_host(args.host)}:{server.server_port}", "WSGI (wsgiref)")
             with server, contextlib.suppress(KeyboardInterrupt):
                 server.serve_forever()
     print("demo stopped", file=sys.stderr)
@@ -252,7 +252,9 @@ def _local_issuer(args: argparse.Namespace, port: int) -> Any:
     from .testing import LocalIssuer
 
     pem = _load_or_create_key(_key_file(args))
-    issuer = args.issuer or f"http://127.0.0.1:{args.port}"
+    # Serving (port == --port): the server's own URL, so --port 0 works. Minting without
+    # serving: the URL of the server `wristband-mw jwks --port PORT` runs.
+    issuer = args.issuer or (None if port == args.port else f"http://127.0.0.1:{args.port}")
     try:
         return LocalIssuer(private_key=pem, kid=_thumbprint_kid(pem), port=port, issuer=issuer)
     except OSError as exc:

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import binascii
 import json
-import re
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 from .errors import ErrorCode
 from .payload import FrozenDict, thaw
@@ -34,10 +33,17 @@ __all__ = [
 
 MAX_JSON_DEPTH = 16
 
-_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # Last character of a segment whose length is 2 or 3 modulo 4: the unused low bits
 # must be zero (RFC 4648 section 3.5), or two spellings would decode to the same bytes.
 _CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+_CANONICAL_LAST_BYTE = {
+    remainder: frozenset(ord(char) for char in chars) for remainder, chars in _CANONICAL_LAST.items()
+}
+# An issuer signs every token with one of a few headers: parse each once. Bounded by
+# starting afresh when full, so varied (hostile) headers only cost the normal parse.
+_HEADER_CACHE: Dict[bytes, Dict[str, Any]] = {}
+_HEADER_CACHE_SIZE = 64
 
 
 class TokenParseError(ValueError):
@@ -66,6 +72,16 @@ def b64url_decode(segment: str) -> bytes:
     return binascii.a2b_base64(segment.replace("-", "+").replace("_", "/"))
 
 
+def _b64url_decode_bytes(segment: bytes) -> bytes:
+    """:func:`b64url_decode` for an ASCII segment already known to use the base64url alphabet."""
+    remainder = len(segment) % 4
+    if remainder:
+        if remainder == 1 or segment[-1] not in _CANONICAL_LAST_BYTE[remainder]:
+            raise TokenParseError("Invalid JWT encoding")
+        segment += b"==" if remainder == 2 else b"="
+    return binascii.a2b_base64(segment.replace(b"-", b"+").replace(b"_", b"/"))
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -88,6 +104,8 @@ _INFINITY = float("inf")
 _decoder = json.JSONDecoder(
     object_pairs_hook=_unique_members, parse_constant=_refuse_constant, parse_float=_finite_float
 )
+_scan: Callable[[str, int], Tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
+_JSON_WHITESPACE = ("", " ", "\t", "\n", "\r")
 
 
 def strict_json_object(data: bytes) -> Dict[str, Any]:
@@ -98,7 +116,14 @@ def strict_json_object(data: bytes) -> Dict[str, Any]:
     """
     text = data.decode("utf-8")
     try:
-        value = _decoder.decode(text)
+        if text[:1] in _JSON_WHITESPACE:  # rare: let the full decoder skip it
+            value = _decoder.decode(text)
+        else:
+            value, end = _scan(text, 0)  # the decoder's C scanner, without its Python wrapper
+            if end != len(text) and text[end:].strip(" \t\n\r"):
+                raise ValueError("extra data after the JSON value")
+    except StopIteration:
+        raise ValueError("not JSON") from None
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     if type(value) is not dict:
@@ -165,18 +190,29 @@ def parse_token(token: str) -> ParsedToken:
     ``Invalid JWT format`` for a wrong number of segments, ``Invalid JWT encoding``
     for everything else (but an overflowing number, an ``invalid_claim``).
     """
-    if _TOKEN.fullmatch(token) is None:
-        raise TokenParseError("Invalid JWT format" if token.count(".") != 2 else "Invalid JWT encoding")
-    header_segment, payload_segment, signature_segment = token.split(".")
+    # One pass over the bytes checks the alphabet and the segment count: deleting every
+    # base64url character must leave exactly the two dots.
+    raw = token.encode("ascii", "replace")
+    leftover = raw.translate(None, _B64URL_ALPHABET)
+    if leftover != b"..":
+        raise TokenParseError("Invalid JWT format" if leftover.count(b".") != 2 else "Invalid JWT encoding")
+    header_segment, payload_segment, signature_segment = raw.split(b".")
+    if not header_segment or not payload_segment:
+        raise TokenParseError("Invalid JWT encoding")
     try:
-        header = freeze_claims(strict_json_object(b64url_decode(header_segment)))
-        payload = freeze_claims(strict_json_object(b64url_decode(payload_segment)))
-        signature = b64url_decode(signature_segment)
+        header = _HEADER_CACHE.get(header_segment)
+        if header is None:
+            header = freeze_claims(strict_json_object(_b64url_decode_bytes(header_segment)))
+            if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
+                _HEADER_CACHE.clear()
+            _HEADER_CACHE[header_segment] = header
+        payload = freeze_claims(strict_json_object(_b64url_decode_bytes(payload_segment)))
+        signature = _b64url_decode_bytes(signature_segment)
     except NumberOutOfRangeError:
         raise TokenParseError("Invalid claim: a JSON number is out of range", ErrorCode.INVALID_CLAIM) from None
     except (ValueError, binascii.Error):
         raise TokenParseError("Invalid JWT encoding") from None
-    signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
+    signing_input = raw[: len(header_segment) + 1 + len(payload_segment)]
     return ParsedToken(header, payload, signing_input, signature)
 
 

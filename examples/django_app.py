@@ -1,0 +1,70 @@
+"""Django in one file: RemoteUserMiddleware turns the token's ``sub`` into ``request.user``.
+
+The middleware puts the verified ``sub`` in ``REMOTE_USER``; Django's own
+``RemoteUserMiddleware`` and ``RemoteUserBackend`` do the rest (creating the user on
+first sight). Run it (production: WRISTBAND_DOMAIN=auth.yourapp.io; a local issuer:
+WRISTBAND_ISSUER and WRISTBAND_JWKS_URL instead)::
+
+    export DJANGO_SECRET_KEY=... DJANGO_DB=/var/lib/myapp/db.sqlite3
+    python django_app.py migrate
+    gunicorn --worker-class gthread --threads 8 django_app:application
+"""
+
+import os
+import sys
+
+import django
+from django.conf import settings
+from django.core.wsgi import get_wsgi_application
+from django.http import JsonResponse
+from django.urls import path
+
+from wristband_mw import JwtWsgiMiddleware, WristbandJwtValidatorConfig, create_wristband_jwt_validator, get_claims
+
+settings.configure(
+    SECRET_KEY=os.environ["DJANGO_SECRET_KEY"],
+    ALLOWED_HOSTS=["127.0.0.1", "localhost"],
+    ROOT_URLCONF=__name__,
+    INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ.get("DJANGO_DB", "db.sqlite3")}},
+    MIDDLEWARE=[
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.auth.middleware.RemoteUserMiddleware",
+    ],
+    AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.RemoteUserBackend"],
+    SESSION_ENGINE="django.contrib.sessions.backends.cache",
+)
+django.setup()
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def me(request):
+    claims = get_claims(request)  # the verified JWTPayload
+    return JsonResponse({"sub": request.user.get_username(), "scopes": list(claims.scopes), "claims": claims.to_dict()})
+
+
+def admin(request):
+    return JsonResponse({"sub": request.user.get_username(), "admin": True})
+
+
+urlpatterns = [path("healthz", healthz), path("api/me", me), path("api/admin", admin)]
+
+validator = create_wristband_jwt_validator(
+    WristbandJwtValidatorConfig(
+        wristband_application_vanity_domain=os.environ.get("WRISTBAND_DOMAIN"),
+        issuer=os.environ.get("WRISTBAND_ISSUER"),
+        jwks_url=os.environ.get("WRISTBAND_JWKS_URL"),
+    )
+)
+
+# Every /api request needs a valid token; /api/admin also needs the "admin" scope.
+application = JwtWsgiMiddleware(get_wsgi_application(), validator, protect=["/api"], scopes={"/api/admin": ["admin"]})
+
+if __name__ == "__main__":
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)

@@ -1,0 +1,46 @@
+"""Falcon (ASGI): wrap the app; resources read the claims with ``get_claims(req)``.
+
+Run it (production: WRISTBAND_DOMAIN=auth.yourapp.io; a local issuer: WRISTBAND_ISSUER
+and WRISTBAND_JWKS_URL instead)::
+
+    uvicorn falcon_asgi_app:application
+"""
+
+import os
+
+import falcon.asgi
+
+from wristband_mw import JwtAsgiMiddleware, WristbandJwtValidatorConfig, create_wristband_jwt_validator, get_claims
+
+validator = create_wristband_jwt_validator(
+    WristbandJwtValidatorConfig(
+        wristband_application_vanity_domain=os.environ.get("WRISTBAND_DOMAIN"),
+        issuer=os.environ.get("WRISTBAND_ISSUER"),
+        jwks_url=os.environ.get("WRISTBAND_JWKS_URL"),
+    )
+)
+
+
+class Health:
+    async def on_get(self, req, resp):
+        resp.media = {"status": "ok"}
+
+
+class Me:
+    async def on_get(self, req, resp):
+        claims = get_claims(req)  # the verified JWTPayload
+        resp.media = {"sub": claims.sub, "scopes": list(claims.scopes), "claims": claims.to_dict()}
+
+
+class Admin:
+    async def on_get(self, req, resp):
+        resp.media = {"sub": get_claims(req).sub, "admin": True}
+
+
+app = falcon.asgi.App()
+app.add_route("/healthz", Health())
+app.add_route("/api/me", Me())
+app.add_route("/api/admin", Admin())
+
+# Every /api request needs a valid token; /api/admin also needs the "admin" scope.
+application = JwtAsgiMiddleware(app, validator, protect=["/api"], scopes={"/api/admin": ["admin"]})
