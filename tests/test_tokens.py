@@ -11,12 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wristband_mw import ErrorCode, WristbandJwtValidatorConfig, create_wristband_jwt_validator
+from wristband_mw.payload import FrozenDict
 from wristband_mw.testing import LocalIssuer
 from wristband_mw.tokens import (
     MAX_JSON_DEPTH,
     TokenParseError,
     b64url_decode,
-    freeze_claims,
+    check_depth,
     parse_token,
     strict_json_object,
 )
@@ -240,16 +241,26 @@ def test_pathological_nesting_refused_without_recursion_error(issuer):
         strict_json_object(payload)
 
 
-def test_freeze_claims_refuses_depth():
-    with pytest.raises(TokenParseError):
-        freeze_claims({"x": nested(MAX_JSON_DEPTH)})
-    frozen = freeze_claims({"x": nested(3), "y": {"a": [1]}})
-    assert frozen["x"] == (((1,),),)
-    assert frozen["y"]["a"] == (1,)
+def test_check_depth_counts_containers():
+    check_depth({"x": nested(MAX_JSON_DEPTH - 1)})
+    with pytest.raises(ValueError):
+        check_depth({"x": nested(MAX_JSON_DEPTH)})
+    with pytest.raises(ValueError):
+        check_depth({"x": [{"y": nested(MAX_JSON_DEPTH - 2)}]})
+
+
+def test_parsed_claims_are_immutable_all_the_way_down(issuer):
+    payload = parse_token(issuer.mint(x=nested(3), y={"a": [1, {"b": [2]}]})).payload
+    assert payload["x"] == (((1,),),)
+    assert payload["y"] == {"a": (1, {"b": (2,)})}
+    assert isinstance(payload["y"], FrozenDict) and isinstance(payload["y"]["a"][1], FrozenDict)
+    with pytest.raises(TypeError):
+        payload["y"]["a"][1]["b"] = 3
 
 
 def test_strict_json_object_accepts_plain_objects():
-    assert strict_json_object(b'{"a":1,"b":[1,2],"c":{"d":null}}') == {"a": 1, "b": [1, 2], "c": {"d": None}}
+    # Arrays come back as tuples and nested objects read-only: parsed claims are immutable.
+    assert strict_json_object(b'{"a":1,"b":[1,2],"c":{"d":null}}') == {"a": 1, "b": (1, 2), "c": {"d": None}}
     assert strict_json_object('{"\u00e9":"\u00fc"}'.encode()) == {"\u00e9": "\u00fc"}
 
 

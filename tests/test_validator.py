@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -1209,3 +1210,37 @@ def test_validator_keeps_working_after_close(local_issuer):
     assert_valid(asyncio.run(validate(local_issuer.mint())))
     assert local_issuer.fetch_count == 2
     v.close()
+
+
+def test_recent_tokens_are_answered_without_hashing_and_still_rechecked(local_issuer):
+    # The second validation finds the token by its SHA-256 and remembers it verbatim; the
+    # third finds it verbatim. Every hit still rechecks exp and that the key is trusted.
+    clock, mono = FakeClock(T0), FakeClock(1000.0)
+    v = make_validator(local_issuer, clock=clock, monotonic=mono, jwks_cache_ttl=1000, jwks_refresh_cooldown=0)
+    token = signed(local_issuer, exp=T0 + 60)
+    for _ in range(3):
+        assert_valid(v.validate(token))
+    assert v.stats()["verified_token_cache_hits"] == 2
+    assert v._is_recent(token)
+    clock.advance(60)
+    assert_failure(v.validate(token), ErrorCode.EXPIRED)
+    assert not v._is_recent(token)  # forgotten, so it is never answered from memory again
+    assert v.stats()["verified_tokens_cached"] == 0
+
+    fresh = signed(local_issuer, exp=T0 + 600)
+    for _ in range(3):
+        assert_valid(v.validate(fresh))
+    local_issuer.rotate()
+    mono.advance(1.5)
+    v.validate(fresh)  # starts the refresh that drops the key
+    assert wait_until(lambda: v.stats()["jwks_fetches_ok"] == 2)
+    assert_failure(v.validate(fresh), ErrorCode.UNKNOWN_KEY)
+    assert not v._is_recent(fresh)
+    v.close()
+
+
+def test_verified_token_cache_keeps_a_digest_not_the_token(issuer, validator):
+    token = signed(issuer)
+    assert_valid(validator.validate(token))
+    keys = list(validator._verified._entries)
+    assert keys == [hashlib.sha256(token.encode("ascii")).digest()]

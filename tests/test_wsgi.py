@@ -495,3 +495,37 @@ def test_property_any_header_is_refused_cleanly(value):
     assert sent.status in (400, 401) and not sent.app_called
     assert sent.header("Content-Type") == "application/json"
     assert parse_challenge(sent.header("WWW-Authenticate"))[0] == "Bearer"
+
+
+def test_a_repeated_token_takes_the_fast_path_with_the_same_answers(issuer, validator, token, monkeypatch):
+    import wristband_mw.policy as policy_module
+
+    middleware = wsgi(validator, protect=["/api"])
+    for _ in range(3):  # the third request finds the token among the recent ones
+        assert get(middleware, authorization=f"Bearer {token}").status == 200
+    assert validator._is_recent(token)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the header was parsed again")
+
+    monkeypatch.setattr(policy_module, "extract_bearer_token", fail)
+    sent = get(middleware, authorization=f"Bearer {token}")
+    assert sent.status == 200 and middleware.app.environs[-1]["wristband_mw.token"] == token
+    monkeypatch.undo()
+    # Any other spelling of the header goes the full way, with the full checks.
+    assert get(middleware, authorization=f"bearer  {token}").status == 200
+    assert get(middleware, authorization=f"Bearer {token} x").status == 400
+    assert get(middleware, authorization=f"Bearer {token},Bearer {token}").status == 400
+
+
+def test_path_rules_are_memoised_without_changing_answers(validator, token):
+    middleware = wsgi(validator, protect=["/api"], exempt=["/api/health"])
+    for _ in range(2):
+        assert get(middleware, path="/api/x").status == 401
+        assert get(middleware, path="/api/health").status == 200
+        assert get(middleware, path="/api/health/../x").status == 401
+        assert get(middleware, path="/apix").status == 200
+    assert "/api/x" in middleware.guard.policy._by_path
+    long_path = "/api/" + "a" * 300
+    assert get(middleware, path=long_path).status == 401
+    assert long_path not in middleware.guard.policy._by_path  # long paths are not remembered

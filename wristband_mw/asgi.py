@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 from .bearer import BAD_FORMAT, is_b64token
 from .claims import CLAIMS_KEY, TOKEN_KEY, AnonymousUser, AuthCredentials, AuthenticatedUser
 from .payload import JWTPayload
-from .policy import Guard, OnError, Rule
+from .policy import Guard, OnError
 from .responses import AuthFailure
 from .validator import WristbandJwtValidator
 
@@ -42,6 +42,17 @@ EncodedResponse = Tuple[int, List[Tuple[bytes, bytes]], bytes]
 _ANONYMOUS = AnonymousUser()
 _POLICY_VIOLATION = 1008  # RFC 6455 close code
 _PREFLIGHT_HEADERS = (b"origin", b"access-control-request-method")
+
+
+def _is_authorization(name: bytes) -> bool:
+    # ASGI servers lowercase header names; the length test keeps other headers cheap.
+    return len(name) == 13 and (name == b"authorization" or name.lower() == b"authorization")
+
+
+def _is_preflight(headers: Iterable[Tuple[bytes, bytes]]) -> bool:
+    """A CORS preflight carries both Origin and Access-Control-Request-Method."""
+    names = {name.lower() for name, _ in headers}
+    return all(header in names for header in _PREFLIGHT_HEADERS)
 
 
 def _route_path(scope: Scope) -> str:
@@ -122,16 +133,18 @@ class JwtAsgiMiddleware:
             if isinstance(outcome, AuthFailure):
                 await self._refuse(outcome, scope, receive, send)
                 return
-            scope = dict(scope)  # ASGI: copy before changing, so nothing leaks upstream
+            # ASGI: copy the scope before changing it, so nothing leaks upstream.
             if outcome is None:
-                scope.setdefault("user", _ANONYMOUS)
-                scope.setdefault("auth", AuthCredentials())
+                scope = {"user": _ANONYMOUS, "auth": AuthCredentials(), **scope}
             else:
                 payload, token = outcome
-                scope[CLAIMS_KEY] = payload
-                scope[TOKEN_KEY] = token
-                scope["user"] = AuthenticatedUser(payload)
-                scope["auth"] = AuthCredentials(payload.scopes, payload)
+                scope = {
+                    **scope,
+                    CLAIMS_KEY: payload,
+                    TOKEN_KEY: token,
+                    "user": AuthenticatedUser(payload),
+                    "auth": AuthCredentials(payload.scopes, payload),
+                }
         elif scope_type == "lifespan" and self.prefetch_on_startup:
             receive = self._watch_startup(receive)
         await self.app(scope, receive, send)
@@ -141,26 +154,17 @@ class JwtAsgiMiddleware:
         guard = self.guard
         method = "GET" if websocket else scope.get("method", "GET")
         headers = scope.get("headers") or ()
-        authorization: List[str] = []
-        preflight_headers = set()
-        for name, value in headers:
-            if len(name) == 13 and name.lower() == b"authorization":
-                authorization.append(value.decode("latin-1"))
-            elif method == "OPTIONS" and name.lower() in _PREFLIGHT_HEADERS:
-                preflight_headers.add(name.lower())
-        rule = guard.policy.rule_for(method, _route_path(scope), len(preflight_headers) == 2)
+        preflight = method == "OPTIONS" and _is_preflight(headers)
+        rule = guard.policy.rule_for(method, _route_path(scope), preflight)
         if rule is None:
             return None
+        authorization = [value.decode("latin-1") for name, value in headers if _is_authorization(name)]
         if websocket and self.websocket_query_param is not None:
             token = self._token_from_query(scope, authorization)
         else:
             token = guard.token_from(authorization)
         if token is None or isinstance(token, AuthFailure):
             return token
-        return await self._check(token, rule)
-
-    async def _check(self, token: str, rule: Rule) -> Union[Tuple[JWTPayload, str], AuthFailure]:
-        guard = self.guard
         verdict = guard.verdict(await guard.validator.validate_async(token), rule)
         if isinstance(verdict, AuthFailure):
             return verdict

@@ -16,7 +16,7 @@ import binascii
 import logging
 import re
 import time
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
@@ -81,7 +81,7 @@ def _parse_key(jwk: Mapping[str, Any], algorithms: Iterable[str]) -> Verificatio
     if jwk.get("use", "sig") != "sig":
         raise ValueError(f"use {jwk.get('use')!r} is not sig")
     key_ops = jwk.get("key_ops")
-    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+    if key_ops is not None and (not isinstance(key_ops, (list, tuple)) or "verify" not in key_ops):
         raise ValueError("key_ops does not allow verify")
     alg = jwk.get("alg")
     if alg is not None and not isinstance(alg, str):
@@ -102,9 +102,9 @@ def _parse_key(jwk: Mapping[str, Any], algorithms: Iterable[str]) -> Verificatio
 
 def parse_jwks(document: object, algorithms: Iterable[str]) -> Dict[str, VerificationKey]:
     """Usable keys of a JWKS document by ``kid``; ``JwksError`` when there are none."""
-    if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
+    if not isinstance(document, Mapping) or not isinstance(document.get("keys"), (list, tuple)):
         raise JwksError('JWKS must be a JSON object with a "keys" array')
-    entries: List[Any] = document["keys"]
+    entries: Sequence[Any] = document["keys"]
     if len(entries) > MAX_KEYS:
         raise JwksError(f"JWKS has {len(entries)} keys; at most {MAX_KEYS} are accepted")
     algorithms = tuple(algorithms)

@@ -72,6 +72,11 @@ class Rule:
         self.scopes = scopes
 
 
+_UNKNOWN = Rule(())  # "not memoised yet", distinct from None ("no token needed")
+_PATHS_REMEMBERED = 1024
+_PATH_MEMO_MAX_LENGTH = 256
+
+
 def _scope_list(value: object, option: str) -> Tuple[str, ...]:
     if isinstance(value, str):
         value = value.split()
@@ -131,11 +136,23 @@ class AccessPolicy:
             for prefix, extra in sorted(by_prefix.items(), key=lambda item: -len(item[0]))
         )
         self._default_rule = Rule(base)
+        self._by_path: Dict[str, Optional[Rule]] = {}
 
     def rule_for(self, method: str, path: str, preflight: bool = False) -> Optional[Rule]:
         """The rule for this request, or ``None`` when it needs no token."""
         if method in self.exempt_methods or (preflight and self.cors_preflight and method == "OPTIONS"):
             return None
+        # Most traffic hits a few paths: remember their rules (bounded in number and length).
+        rule = self._by_path.get(path, _UNKNOWN)
+        if rule is _UNKNOWN:
+            rule = self._rule_for_path(path)
+            if len(path) <= _PATH_MEMO_MAX_LENGTH:
+                if len(self._by_path) >= _PATHS_REMEMBERED:
+                    self._by_path.clear()
+                self._by_path[path] = rule
+        return rule
+
+    def _rule_for_path(self, path: str) -> Optional[Rule]:
         normal = normalize_path(path)
         if "%" not in path and ".." not in path:
             return self._rule_for_normal(normal)
@@ -236,6 +253,12 @@ class Guard:
             value = values[0]
             if len(value) > self._max_header:
                 return self.failures.invalid_token(ErrorCode.TOO_LARGE)
+            if value[:7] == "Bearer ":
+                # A token the validator verified moments ago already passed every check
+                # below: skip re-parsing the header (hashing it here also speeds the lookup).
+                candidate = value[7:]
+                if self.validator._is_recent(candidate):
+                    return candidate
             if "," in value:  # servers join repeated headers with commas; b64token has none
                 return self.failures.invalid_request("Multiple authorization headers not allowed")
         elif not values and self.optional:

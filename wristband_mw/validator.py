@@ -18,10 +18,11 @@ cheapest first, so forged garbage costs microseconds and never causes a JWKS fet
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from .bearer import AuthorizationHeader, extract_bearer_token
 from .cache import LRUCache
@@ -44,6 +45,11 @@ MIN_TIMESTAMP = -62_135_596_800
 MAX_TIMESTAMP = 253_402_300_799
 _REFUSED_HEADER_PARAMS = frozenset({"crit", "b64", "zip", "enc"})
 _ABSENT: Any = object()  # a claim that is not there, unlike JSON null (which is refused)
+_sha256 = hashlib.sha256
+_HEADER_CHECKS_SIZE = 64
+_RECENT_TOKENS = 64
+# (None, alg, kid) when the header is acceptable, else (ErrorCode, message, "").
+_HeaderCheck = Tuple[Optional[ErrorCode], str, str]
 _MIN_SIGNATURE_BYTES = MIN_RSA_BITS // 8
 _MAX_SIGNATURE_BYTES = MAX_RSA_BITS // 8
 _EVENTS = (
@@ -75,9 +81,12 @@ def _is_timestamp(value: object) -> bool:
 class _Verified:
     """A verified-token cache entry: what a hit needs to recheck and return."""
 
-    __slots__ = ("exp", "key", "nbf", "payload")
+    __slots__ = ("digest", "exp", "key", "nbf", "payload")
 
-    def __init__(self, payload: JWTPayload, exp: Optional[float], nbf: Optional[float], key: VerificationKey):
+    def __init__(
+        self, digest: bytes, payload: JWTPayload, exp: Optional[float], nbf: Optional[float], key: VerificationKey
+    ) -> None:
+        self.digest = digest
         self.payload = payload
         self.exp = exp
         self.nbf = nbf
@@ -87,10 +96,10 @@ class _Verified:
 class _NeedsKey:
     """A token that passed every check before the key: waiting for the key store."""
 
-    __slots__ = ("alg", "kid", "parsed", "token")
+    __slots__ = ("alg", "digest", "kid", "parsed")
 
-    def __init__(self, token: str, parsed: ParsedToken, alg: str, kid: str):
-        self.token = token
+    def __init__(self, digest: bytes, parsed: ParsedToken, alg: str, kid: str):
+        self.digest = digest
         self.parsed = parsed
         self.alg = alg
         self.kid = kid
@@ -131,8 +140,13 @@ class WristbandJwtValidator:
         self._counters = Counters(_EVENTS)
         self._keys = KeyStore(config, self._counters, client=jwks_client, clock=monotonic)
         size = config.verified_token_cache_size
-        self._verified: Optional[LRUCache[str, _Verified]] = LRUCache(size, clock=monotonic) if size else None
+        self._verified: Optional[LRUCache[bytes, _Verified]] = LRUCache(size, clock=monotonic) if size else None
         self._executor: Optional[ThreadPoolExecutor] = None
+        # Header checks depend only on the encoded header and this config: an issuer uses
+        # a handful of headers, so each is checked once (bounded: cleared when full).
+        self._header_checks: Dict[bytes, _HeaderCheck] = {}
+        # A client sends its token again and again: the last few are found without hashing.
+        self._recent: Dict[str, _Verified] = {}
         # Everything the hot path compares against, computed once.
         if config.issuer is None:  # the config always resolves one; keep mypy and -O honest
             raise ValueError("config has no issuer")
@@ -220,7 +234,7 @@ class WristbandJwtValidator:
         try:
             if isinstance(key, tuple):
                 return _fail(*key)
-            return self._verify(pending.token, pending.parsed, pending.alg, key)
+            return self._verify(pending.digest, pending.parsed, pending.alg, key)
         except Exception:
             logger.exception("unexpected error while validating a token")
             return _fail(ErrorCode.MALFORMED, "Token could not be validated")
@@ -234,44 +248,45 @@ class WristbandJwtValidator:
             token = str(token)
         if not token:
             return _fail(ErrorCode.MISSING_TOKEN, "No token provided")
-        if len(token) > self._max_bytes or (not token.isascii() and _utf8_length(token) > self._max_bytes):
+        if not token.isascii():  # never a JWT; refused by parse_token with the right message
+            if _utf8_length(token) > self._max_bytes:
+                return _fail(ErrorCode.TOO_LARGE, f"Token is larger than {self._max_bytes} bytes")
+            raw = token.encode("ascii", "replace")
+        elif len(token) > self._max_bytes:
             return _fail(ErrorCode.TOO_LARGE, f"Token is larger than {self._max_bytes} bytes")
+        else:
+            raw = token.encode("ascii")
 
+        digest = b""
         if self._verified is not None:
-            hit = self._recheck_verified(self._verified, token)
-            if hit is not None:
-                return hit
+            # The most recent tokens are found by the token itself (no hashing); the rest
+            # by its SHA-256, so an entry keeps 32 bytes alive instead of the whole token.
+            entry = self._recent.get(token)
+            if entry is None:
+                digest = _sha256(raw).digest()
+                entry = self._verified.get(digest)
+                if entry is not None:
+                    self._remember_recent(token, entry)
+            if entry is not None:
+                hit = self._recheck_verified(entry, token)
+                if hit is not None:
+                    return hit
+                digest = digest or _sha256(raw).digest()
 
         try:
-            parsed = parse_token(token)
+            parsed = parse_token(raw)
         except TokenParseError as exc:
             return _fail(exc.code, str(exc))
 
-        header = parsed.header
-        alg = header.get("alg")
-        if type(alg) is not str or alg not in self._algorithms:
-            return _fail(
-                ErrorCode.DISALLOWED_ALGORITHM,
-                f"Algorithm {safe_echo(alg)} not allowed. Expected one of: {self._alg_list}",
-            )
-        if self._typs:
-            typ = header.get("typ")
-            if type(typ) is not str or typ.lower() not in self._typs:
-                return _fail(
-                    ErrorCode.INVALID_TYPE,
-                    f"Invalid token type. Expected {self.config.token_typ}, got {safe_echo(typ)}",
-                )
-        if not _REFUSED_HEADER_PARAMS.isdisjoint(header):
-            refused = sorted(_REFUSED_HEADER_PARAMS.intersection(header))
-            return _fail(ErrorCode.MALFORMED, f"Unsupported JOSE header parameter: {', '.join(refused)}")
-        kid = header.get("kid")
-        if kid is None or kid == "":
-            return _fail(ErrorCode.MISSING_CLAIM, "Token header missing kid (key ID)")
-        if type(kid) is not str or len(kid) > MAX_KID_LENGTH:
-            return _fail(
-                ErrorCode.INVALID_CLAIM,
-                f"Invalid kid in token header: must be a string of at most {MAX_KID_LENGTH} characters",
-            )
+        checked = self._header_checks.get(parsed.header_segment)
+        if checked is None:
+            checked = self._check_header(parsed.header)
+            if len(self._header_checks) >= _HEADER_CHECKS_SIZE:
+                self._header_checks.clear()
+            self._header_checks[parsed.header_segment] = checked
+        if checked[0] is not None:
+            return _fail(checked[0], checked[1])
+        alg, kid = checked[1], checked[2]
 
         claims = parsed.payload
         iss = claims.get("iss")
@@ -285,8 +300,30 @@ class WristbandJwtValidator:
 
         key = self._keys.cached(kid)
         if key is None:
-            return _NeedsKey(token, parsed, alg, kid)
-        return self._verify(token, parsed, alg, key)
+            return _NeedsKey(digest, parsed, alg, kid)
+        return self._verify(digest, parsed, alg, key)
+
+    def _check_header(self, header: Dict[str, Any]) -> _HeaderCheck:
+        """``(None, alg, kid)`` for an acceptable header, else ``(ErrorCode, message, "")``."""
+        alg = header.get("alg")
+        if type(alg) is not str or alg not in self._algorithms:
+            message = f"Algorithm {safe_echo(alg)} not allowed. Expected one of: {self._alg_list}"
+            return ErrorCode.DISALLOWED_ALGORITHM, message, ""
+        if self._typs:
+            typ = header.get("typ")
+            if type(typ) is not str or typ.lower() not in self._typs:
+                message = f"Invalid token type. Expected {self.config.token_typ}, got {safe_echo(typ)}"
+                return ErrorCode.INVALID_TYPE, message, ""
+        if not _REFUSED_HEADER_PARAMS.isdisjoint(header):
+            refused = sorted(_REFUSED_HEADER_PARAMS.intersection(header))
+            return ErrorCode.MALFORMED, f"Unsupported JOSE header parameter: {', '.join(refused)}", ""
+        kid = header.get("kid")
+        if kid is None or kid == "":
+            return ErrorCode.MISSING_CLAIM, "Token header missing kid (key ID)", ""
+        if type(kid) is not str or len(kid) > MAX_KID_LENGTH:
+            message = f"Invalid kid in token header: must be a string of at most {MAX_KID_LENGTH} characters"
+            return ErrorCode.INVALID_CLAIM, message, ""
+        return None, alg, kid
 
     def _check_times(self, claims: Dict[str, Any]) -> Optional[JwtValidationResult]:
         now = self._clock()
@@ -309,7 +346,7 @@ class WristbandJwtValidator:
             return _fail(ErrorCode.INVALID_CLAIM, "Invalid iat claim: must be a NumericDate (a JSON number)")
         return None
 
-    def _verify(self, token: str, parsed: ParsedToken, alg: str, key: VerificationKey) -> JwtValidationResult:
+    def _verify(self, digest: bytes, parsed: ParsedToken, alg: str, key: VerificationKey) -> JwtValidationResult:
         if alg not in key.verifiers:
             return _fail(
                 ErrorCode.DISALLOWED_ALGORITHM,
@@ -325,7 +362,7 @@ class WristbandJwtValidator:
                 return failure
         payload = JWTPayload._trusted(claims)
         if self._verified is not None:
-            self._verified.set(token, _Verified(payload, claims.get("exp"), claims.get("nbf"), key))
+            self._verified.set(digest, _Verified(digest, payload, claims.get("exp"), claims.get("nbf"), key))
         return JwtValidationResult(True, payload)
 
     def _check_audience(self, aud: Any) -> Optional[JwtValidationResult]:
@@ -342,23 +379,34 @@ class WristbandJwtValidator:
         expected = self.config.audience if isinstance(self.config.audience, str) else " or ".join(self._audiences)
         return _fail(ErrorCode.INVALID_AUDIENCE, f"Invalid audience. Expected {expected}, got {safe_echo(aud)}")
 
-    def _recheck_verified(self, verified: LRUCache[str, _Verified], token: str) -> Optional[JwtValidationResult]:
-        """Answer from the verified-token cache, or ``None`` to validate in full."""
-        entry = verified.get(token)
-        if entry is None:
-            return None
+    def _is_recent(self, token: str) -> bool:
+        """True when ``token`` is one of the last verified tokens (for the middleware's fast path)."""
+        return token in self._recent
+
+    def _remember_recent(self, token: str, entry: _Verified) -> None:
+        if len(self._recent) >= _RECENT_TOKENS:
+            self._recent.clear()
+        self._recent[token] = entry
+
+    def _recheck_verified(self, entry: _Verified, token: str) -> Optional[JwtValidationResult]:
+        """Answer for a token found in the verified-token cache, or ``None`` to validate in full."""
         if self._keys.current(entry.key.kid) is not entry.key:
             # The key left the JWKS (or changed): this token must prove itself again.
-            verified.delete(token)
+            self._forget(entry, token)
             return None
         now = self._clock()
         if entry.exp is not None and now >= entry.exp + self._leeway:
-            verified.delete(token)
+            self._forget(entry, token)
             return _fail(ErrorCode.EXPIRED, "Token has expired")
         if entry.nbf is not None and now < entry.nbf - self._leeway:
             return _fail(ErrorCode.NOT_YET_VALID, "Token not yet valid")
         self._counters.incr("verified_token_cache_hits")
         return JwtValidationResult(True, entry.payload)
+
+    def _forget(self, entry: _Verified, token: str) -> None:
+        self._recent.pop(token, None)
+        if self._verified is not None:
+            self._verified.delete(entry.digest)
 
 
 #: Short alias.
