@@ -44,11 +44,6 @@ _POLICY_VIOLATION = 1008  # RFC 6455 close code
 _PREFLIGHT_HEADERS = (b"origin", b"access-control-request-method")
 
 
-def _is_authorization(name: bytes) -> bool:
-    # ASGI servers lowercase header names; the length test keeps other headers cheap.
-    return len(name) == 13 and (name == b"authorization" or name.lower() == b"authorization")
-
-
 def _is_preflight(headers: Iterable[Tuple[bytes, bytes]]) -> bool:
     """A CORS preflight carries both Origin and Access-Control-Request-Method."""
     names = {name.lower() for name, _ in headers}
@@ -158,7 +153,12 @@ class JwtAsgiMiddleware:
         rule = guard.policy.rule_for(method, _route_path(scope), preflight)
         if rule is None:
             return None
-        authorization = [value.decode("latin-1") for name, value in headers if _is_authorization(name)]
+        # ASGI servers lowercase header names; the length test keeps a mis-cased one cheap.
+        authorization: List[bytes] = [
+            value
+            for name, value in headers
+            if name == b"authorization" or (len(name) == 13 and name.lower() == b"authorization")
+        ]
         if websocket and self.websocket_query_param is not None:
             token = self._token_from_query(scope, authorization)
         else:
@@ -170,7 +170,7 @@ class JwtAsgiMiddleware:
             return verdict
         return verdict, token
 
-    def _token_from_query(self, scope: Scope, authorization: List[str]) -> Union[str, AuthFailure, None]:
+    def _token_from_query(self, scope: Scope, authorization: List[bytes]) -> Union[str, AuthFailure, None]:
         query: bytes = scope.get("query_string") or b""
         values = parse_qs(query.decode("latin-1"), keep_blank_values=True).get(self.websocket_query_param or "", [])
         if not values:

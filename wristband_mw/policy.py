@@ -73,6 +73,7 @@ class Rule:
 
 
 _UNKNOWN = Rule(())  # "not memoised yet", distinct from None ("no token needed")
+_HEADERS_REMEMBERED = 64
 _PATHS_REMEMBERED = 1024
 _PATH_MEMO_MAX_LENGTH = 256
 
@@ -243,34 +244,41 @@ class Guard:
         # Far more than any Bearer header needs; longer ones are refused unparsed.
         self._max_header = validator.config.max_token_bytes + 64
         self._default_responses: Dict[AuthFailure, ErrorResponse] = {}
+        self._header_tokens: Dict[Union[str, bytes], str] = {}
 
-    def token_from(self, values: Sequence[str]) -> Union[str, AuthFailure, None]:
+    def token_from(self, values: Sequence[Union[str, bytes]]) -> Union[str, AuthFailure, None]:
         """The token in the ``Authorization`` header values, a failure, or ``None`` (anonymous).
 
-        ``values`` holds every Authorization header of the request, decoded as latin-1.
+        ``values`` holds every Authorization header of the request, as ``str`` (WSGI) or
+        raw ``bytes`` (ASGI, decoded here as latin-1 when needed).
         """
         if len(values) == 1:
-            value = values[0]
+            known = self._header_tokens.get(values[0])
+            if known is not None:  # parsed before: parsing is deterministic, validation is not skipped
+                return known
+            raw = values[0]
+            value = raw.decode("latin-1") if isinstance(raw, bytes) else raw
             if len(value) > self._max_header:
                 return self.failures.invalid_token(ErrorCode.TOO_LARGE)
-            if value[:7] == "Bearer ":
-                # A token the validator verified moments ago already passed every check
-                # below: skip re-parsing the header (hashing it here also speeds the lookup).
-                candidate = value[7:]
-                if self.validator._is_recent(candidate):
-                    return candidate
             if "," in value:  # servers join repeated headers with commas; b64token has none
                 return self.failures.invalid_request("Multiple authorization headers not allowed")
         elif not values and self.optional:
             return None
         try:
-            return extract_bearer_token(values[0] if len(values) == 1 else list(values))
+            if len(values) != 1:
+                return extract_bearer_token([v.decode("latin-1") if isinstance(v, bytes) else v for v in values])
+            token = extract_bearer_token(value)
         except BearerTokenError as exc:
             if exc.missing:
                 return None if self.optional else self.failures.no_credentials
             if exc.wrong_scheme:
                 return self.failures.no_credentials
             return self.failures.invalid_request(str(exc))
+        # A client sends the same header again and again: remember a few (bounded).
+        if len(self._header_tokens) >= _HEADERS_REMEMBERED:
+            self._header_tokens.clear()
+        self._header_tokens[raw] = token
+        return token
 
     def verdict(self, result: JwtValidationResult, rule: Rule) -> Outcome:
         """The claims when ``result`` is valid and carries ``rule``'s scopes, else the failure."""

@@ -4,7 +4,8 @@ A drop-in replacement for ``wristband.python_jwt``: the same factory, config, me
 names and messages, with stricter defaults and a cheaper hot path. Checks run
 cheapest first, so forged garbage costs microseconds and never causes a JWKS fetch:
 
-1. verified-token cache: a token seen before only has ``exp``/``nbf`` rechecked;
+1. verified-token cache (keyed by the token's SHA-256, the last few tokens verbatim):
+   a token seen before only has ``exp``/``nbf`` and its key's trust rechecked;
 2. size, structure and encoding (:mod:`wristband_mw.tokens`);
 3. ``alg`` allow-list, ``typ``, refused header features, ``kid``;
 4. ``iss``, then ``exp``/``nbf``/``iat`` (JSON numbers only);
@@ -169,6 +170,9 @@ class WristbandJwtValidator:
 
     def validate(self, token: str) -> JwtValidationResult:
         """Validate ``token``; never raises. May block on a JWKS fetch (bounded by the timeout)."""
+        hit = self._recent_hit(token)
+        if hit is not None:
+            return hit
         outcome = self._begin(token)
         if isinstance(outcome, _NeedsKey):
             outcome = self._complete(outcome, self._keys.resolve(outcome.kid))
@@ -177,6 +181,9 @@ class WristbandJwtValidator:
     # -- beyond the seed -----------------------------------------------------------------
     async def validate_async(self, token: str) -> JwtValidationResult:
         """Same result as :meth:`validate`; a JWKS fetch runs in a worker thread, never on the loop."""
+        hit = self._recent_hit(token)
+        if hit is not None:
+            return hit
         outcome = self._begin(token)
         if isinstance(outcome, _NeedsKey):
             key_outcome = self._keys.immediate_failure(outcome.kid)
@@ -222,6 +229,14 @@ class WristbandJwtValidator:
             self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wristband_mw-jwks")
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
+    def _recent_hit(self, token: str) -> Optional[JwtValidationResult]:
+        """The answer for one of the last verified tokens, found verbatim (the hottest path)."""
+        entry = self._recent.get(token) if type(token) is str else None
+        if entry is None:
+            return None
+        result = self._recheck_verified(entry, token)
+        return None if result is None else self._counted(result)
+
     def _begin(self, token: str) -> Union[JwtValidationResult, _NeedsKey]:
         """Everything up to the key lookup; returns a result when no fetch is needed."""
         try:
@@ -259,19 +274,15 @@ class WristbandJwtValidator:
 
         digest = b""
         if self._verified is not None:
-            # The most recent tokens are found by the token itself (no hashing); the rest
-            # by its SHA-256, so an entry keeps 32 bytes alive instead of the whole token.
-            entry = self._recent.get(token)
-            if entry is None:
-                digest = _sha256(raw).digest()
-                entry = self._verified.get(digest)
-                if entry is not None:
-                    self._remember_recent(token, entry)
+            # Keyed by the token's SHA-256, so an entry keeps 32 bytes alive instead of the
+            # whole token; the last few tokens are also found verbatim (see _recent_hit).
+            digest = _sha256(raw).digest()
+            entry = self._verified.get(digest)
             if entry is not None:
                 hit = self._recheck_verified(entry, token)
                 if hit is not None:
+                    self._remember_recent(token, entry)
                     return hit
-                digest = digest or _sha256(raw).digest()
 
         try:
             parsed = parse_token(raw)
@@ -378,10 +389,6 @@ class WristbandJwtValidator:
             return None
         expected = self.config.audience if isinstance(self.config.audience, str) else " or ".join(self._audiences)
         return _fail(ErrorCode.INVALID_AUDIENCE, f"Invalid audience. Expected {expected}, got {safe_echo(aud)}")
-
-    def _is_recent(self, token: str) -> bool:
-        """True when ``token`` is one of the last verified tokens (for the middleware's fast path)."""
-        return token in self._recent
 
     def _remember_recent(self, token: str, entry: _Verified) -> None:
         if len(self._recent) >= _RECENT_TOKENS:
