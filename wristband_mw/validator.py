@@ -46,7 +46,7 @@ MIN_TIMESTAMP = -62_135_596_800
 MAX_TIMESTAMP = 253_402_300_799
 _REFUSED_HEADER_PARAMS = frozenset({"crit", "b64", "zip", "enc"})
 _ABSENT: Any = object()  # a claim that is not there, unlike JSON null (which is refused)
-_sha256 = hashlib.sha256
+_SHA256 = hashlib.sha256()  # copied per token: cheaper than a new context (OpenSSL init)
 _HEADER_CHECKS_SIZE = 64
 _RECENT_TOKENS = 64
 # (None, alg, kid) when the header is acceptable, else (ErrorCode, message, "").
@@ -276,7 +276,9 @@ class WristbandJwtValidator:
         if self._verified is not None:
             # Keyed by the token's SHA-256, so an entry keeps 32 bytes alive instead of the
             # whole token; the last few tokens are also found verbatim (see _recent_hit).
-            digest = _sha256(raw).digest()
+            hasher = _SHA256.copy()
+            hasher.update(raw)
+            digest = hasher.digest()
             entry = self._verified.get(digest)
             if entry is not None:
                 hit = self._recheck_verified(entry, token)
