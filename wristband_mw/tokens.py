@@ -37,10 +37,7 @@ MAX_JSON_DEPTH = 16
 _B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # Last character of a segment whose length is 2 or 3 modulo 4: the unused low bits
 # must be zero (RFC 4648 section 3.5), or two spellings would decode to the same bytes.
-_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
-_CANONICAL_LAST_BYTE = {
-    remainder: frozenset(ord(char) for char in chars) for remainder, chars in _CANONICAL_LAST.items()
-}
+_CANONICAL_LAST = {2: frozenset(b"AQgw"), 3: frozenset(b"AEIMQUYcgkosw048")}
 # An issuer signs every token with one of a few headers: parse each once. Bounded by
 # starting afresh when full, so varied (hostile) headers only cost the normal parse.
 _HEADER_CACHE: Dict[bytes, Dict[str, Any]] = {}
@@ -63,24 +60,15 @@ class NumberOutOfRangeError(ValueError):
     """A JSON number too large for a float: ``1e400`` would silently become infinity."""
 
 
-def b64url_decode(segment: str) -> bytes:
-    """Decode one canonical, unpadded base64url segment (already charset-checked)."""
-    remainder = len(segment) % 4
+def b64url_decode(segment: Union[str, bytes]) -> bytes:
+    """Decode one canonical, unpadded base64url segment (its alphabet already checked)."""
+    data = segment.encode("ascii", "replace") if isinstance(segment, str) else segment
+    remainder = len(data) % 4
     if remainder:
-        if remainder == 1 or segment[-1] not in _CANONICAL_LAST[remainder]:
+        if remainder == 1 or data[-1] not in _CANONICAL_LAST[remainder]:
             raise TokenParseError("Invalid JWT encoding")
-        segment += "==" if remainder == 2 else "="
-    return binascii.a2b_base64(segment.replace("-", "+").replace("_", "/"))
-
-
-def _b64url_decode_bytes(segment: bytes) -> bytes:
-    """:func:`b64url_decode` for an ASCII segment already known to use the base64url alphabet."""
-    remainder = len(segment) % 4
-    if remainder:
-        if remainder == 1 or segment[-1] not in _CANONICAL_LAST_BYTE[remainder]:
-            raise TokenParseError("Invalid JWT encoding")
-        segment += b"==" if remainder == 2 else b"="
-    return binascii.a2b_base64(segment.replace(b"-", b"+").replace(b"_", b"/"))
+        data += b"==" if remainder == 2 else b"="
+    return binascii.a2b_base64(data.replace(b"-", b"+").replace(b"_", b"/"))
 
 
 def _refuse_constant(name: str) -> Any:
@@ -227,12 +215,12 @@ def parse_token(token: Union[str, bytes]) -> ParsedToken:
     try:
         header = _HEADER_CACHE.get(header_segment)
         if header is None:
-            header = _token_json(_b64url_decode_bytes(header_segment))
+            header = _token_json(b64url_decode(header_segment))
             if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
                 _HEADER_CACHE.clear()
             _HEADER_CACHE[header_segment] = header
-        payload = _token_json(_b64url_decode_bytes(payload_segment))
-        signature = _b64url_decode_bytes(signature_segment)
+        payload = _token_json(b64url_decode(payload_segment))
+        signature = b64url_decode(signature_segment)
     except NumberOutOfRangeError:
         raise TokenParseError("Invalid claim: a JSON number is out of range", ErrorCode.INVALID_CLAIM) from None
     except (ValueError, binascii.Error):
