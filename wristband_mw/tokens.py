@@ -17,7 +17,7 @@ from __future__ import annotations
 import binascii
 import json
 import sys
-from typing import Any, Callable, Dict, List, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .errors import ErrorCode
 from .payload import FrozenDict, thaw
@@ -38,10 +38,6 @@ _B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 # Last character of a segment whose length is 2 or 3 modulo 4: the unused low bits
 # must be zero (RFC 4648 section 3.5), or two spellings would decode to the same bytes.
 _CANONICAL_LAST = {2: frozenset(b"AQgw"), 3: frozenset(b"AEIMQUYcgkosw048")}
-# An issuer signs every token with one of a few headers: parse each once. Bounded by
-# starting afresh when full, so varied (hostile) headers only cost the normal parse.
-_HEADER_CACHE: Dict[bytes, Dict[str, Any]] = {}
-_HEADER_CACHE_SIZE = 64
 
 
 class TokenParseError(ValueError):
@@ -177,23 +173,38 @@ def _token_json(data: bytes) -> Dict[str, Any]:
 
 
 class ParsedToken:
-    """A structurally valid JWS: decoded header and payload, and what to verify."""
+    """A structurally valid JWS: decoded payload and signature, and what to verify.
 
-    __slots__ = ("header", "header_segment", "payload", "signature", "signing_input")
+    The header is decoded on first access (raising :class:`TokenParseError` if it is
+    not a JSON object): the validator checks each distinct encoded header once and
+    remembers the verdict by ``header_segment``, so it rarely needs the header itself.
+    """
 
-    def __init__(
-        self,
-        header: Dict[str, Any],
-        payload: Dict[str, Any],
-        signing_input: bytes,
-        signature: bytes,
-        header_segment: bytes,
-    ) -> None:
-        self.header = header
+    __slots__ = ("_header", "header_segment", "payload", "signature", "signing_input")
+
+    def __init__(self, header_segment: bytes, payload: Dict[str, Any], signing_input: bytes, signature: bytes) -> None:
+        self.header_segment = header_segment
         self.payload = payload
         self.signing_input = signing_input
         self.signature = signature
-        self.header_segment = header_segment  # the encoded header: a key for memoising checks on it
+        self._header: Optional[Dict[str, Any]] = None
+
+    @property
+    def header(self) -> Dict[str, Any]:
+        """The JOSE header, decoded now if it has not been yet."""
+        if self._header is None:
+            self._header = _decode_segment(self.header_segment)
+        return self._header
+
+
+def _decode_segment(segment: bytes) -> Dict[str, Any]:
+    """A base64url segment holding a JSON object, or the :class:`TokenParseError` to report."""
+    try:
+        return _token_json(b64url_decode(segment))
+    except NumberOutOfRangeError:
+        raise TokenParseError("Invalid claim: a JSON number is out of range", ErrorCode.INVALID_CLAIM) from None
+    except (ValueError, binascii.Error):
+        raise TokenParseError("Invalid JWT encoding") from None
 
 
 def parse_token(token: Union[str, bytes]) -> ParsedToken:
@@ -201,7 +212,8 @@ def parse_token(token: Union[str, bytes]) -> ParsedToken:
 
     Raises :class:`TokenParseError` with the message ``wristband-python-jwt`` uses:
     ``Invalid JWT format`` for a wrong number of segments, ``Invalid JWT encoding``
-    for everything else (but an overflowing number, an ``invalid_claim``).
+    for everything else (but an overflowing number, an ``invalid_claim``). The header
+    is decoded lazily: see :class:`ParsedToken`.
     """
     # One pass over the bytes checks the alphabet and the segment count: deleting every
     # base64url character must leave exactly the two dots.
@@ -212,21 +224,10 @@ def parse_token(token: Union[str, bytes]) -> ParsedToken:
     header_segment, payload_segment, signature_segment = raw.split(b".")
     if not header_segment or not payload_segment:
         raise TokenParseError("Invalid JWT encoding")
-    try:
-        header = _HEADER_CACHE.get(header_segment)
-        if header is None:
-            header = _token_json(b64url_decode(header_segment))
-            if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
-                _HEADER_CACHE.clear()
-            _HEADER_CACHE[header_segment] = header
-        payload = _token_json(b64url_decode(payload_segment))
-        signature = b64url_decode(signature_segment)
-    except NumberOutOfRangeError:
-        raise TokenParseError("Invalid claim: a JSON number is out of range", ErrorCode.INVALID_CLAIM) from None
-    except (ValueError, binascii.Error):
-        raise TokenParseError("Invalid JWT encoding") from None
+    payload = _decode_segment(payload_segment)
+    signature = b64url_decode(signature_segment)
     signing_input = raw[: len(header_segment) + 1 + len(payload_segment)]
-    return ParsedToken(header, payload, signing_input, signature, header_segment)
+    return ParsedToken(header_segment, payload, signing_input, signature)
 
 
 def decode_unverified(token: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:

@@ -293,7 +293,11 @@ class WristbandJwtValidator:
 
         checked = self._header_checks.get(parsed.header_segment)
         if checked is None:
-            checked = self._check_header(parsed.header)
+            try:
+                header = parsed.header
+            except TokenParseError as exc:
+                return _fail(exc.code, str(exc))
+            checked = self._check_header(header)
             if len(self._header_checks) >= _HEADER_CHECKS_SIZE:
                 self._header_checks.clear()
             self._header_checks[parsed.header_segment] = checked
