@@ -37,32 +37,8 @@ from wristband_mw import (
 )
 from wristband_mw.policy import normalize_path
 from wristband_mw.responses import TOKEN_DESCRIPTIONS
-from wristband_mw.testing import LocalIssuer
 
 WS_RESPONSE = {"websocket.http.response": {}}
-
-
-@pytest.fixture(scope="module")
-def issuer():
-    with LocalIssuer() as issuer:
-        yield issuer
-
-
-@pytest.fixture(scope="module")
-def validator(issuer):
-    validator = issuer.validator()
-    yield validator
-    validator.close()
-
-
-@pytest.fixture(scope="module")
-def realm(issuer):
-    return issuer.issuer.split("://", 1)[1]
-
-
-@pytest.fixture(scope="module")
-def token(issuer):
-    return issuer.mint(sub="user-1", scope="openid orders:read admin")
 
 
 def asgi(validator, **options) -> JwtAsgiMiddleware:

@@ -23,30 +23,6 @@ from mw_support import (
 from wristband_mw import ErrorCode, ErrorResponse, JWTPayload, JwtWsgiMiddleware, get_claims, get_token
 from wristband_mw.policy import normalize_path
 from wristband_mw.responses import TOKEN_DESCRIPTIONS
-from wristband_mw.testing import LocalIssuer
-
-
-@pytest.fixture(scope="module")
-def issuer():
-    with LocalIssuer() as issuer:
-        yield issuer
-
-
-@pytest.fixture(scope="module")
-def validator(issuer):
-    validator = issuer.validator()
-    yield validator
-    validator.close()
-
-
-@pytest.fixture(scope="module")
-def realm(issuer):
-    return issuer.issuer.split("://", 1)[1]
-
-
-@pytest.fixture(scope="module")
-def token(issuer):
-    return issuer.mint(sub="user-1", scope="openid orders:read admin")
 
 
 def wsgi(validator, **options) -> JwtWsgiMiddleware:
