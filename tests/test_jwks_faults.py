@@ -62,6 +62,7 @@ from wristband_mw import (
     WristbandJwtValidatorConfig,
 )
 from wristband_mw.jwks import MAX_JWKS_BYTES, MAX_REDIRECTS, JwksClient
+from wristband_mw.keystore import FIRST_BACKOFF
 from wristband_mw.testing import LocalIssuer, b64url
 
 TIMEOUT = 0.5  # jwks_fetch_timeout, real seconds
@@ -340,7 +341,7 @@ FAULTS = [
         "Content-Encoding",
     ),
     Fault("no usable keys", _set(lambda env: respond(200, _unusable_document(env))), "no usable"),
-    Fault("duplicate kids", _set(lambda env: respond(200, _duplicate_document(env))), "more than one usable key"),
+    Fault("duplicate kids", _set(lambda env: respond(200, _duplicate_document(env))), "different keys share kid"),
     Fault(
         "redirect to http",
         _redirect_to(_plain_http_target),
@@ -515,10 +516,10 @@ def asgi_request(validator: WristbandJwtValidator, token: str) -> Tuple[int, Dic
     return start["status"], headers, body["body"]
 
 
-def assert_503(response: Tuple[int, Dict[str, str], bytes], token: str) -> None:
+def assert_503(response: Tuple[int, Dict[str, str], bytes], token: str, retry_after: float = COOLDOWN) -> None:
     status, headers, body = response
     assert status == 503, (status, body)
-    assert headers.get("retry-after") == str(int(COOLDOWN))
+    assert headers.get("retry-after") == str(int(retry_after))
     assert "www-authenticate" not in headers
     assert json.loads(body)["error"] == "temporarily_unavailable"
     assert token.encode() not in body
@@ -569,8 +570,16 @@ def test_fault_after_a_good_fetch(env: Env, keys: Keys, fault: Fault, caplog: py
     if fault.check is not None:
         fault.check(env)
 
-    # (2) + (4): a kid that is not cached: one fetch, bounded in time, then 503.
+    # The failed refresh started the back-off: inside it, no lookup fetches, whatever the kid.
     fresh = keys.token(kid=keys.new)
+    result, elapsed = timed(validator, fresh)
+    assert_unavailable(result, fault.error)
+    assert elapsed < QUICK, elapsed
+    assert env.hits() == base + fault.hits_per_fetch
+    assert validator.stats()["backoff_rejections"] == 1
+    clock.advance(FIRST_BACKOFF + 0.01)
+
+    # (2) + (4): a kid that is not cached: one fetch, bounded in time, then 503.
     result, elapsed = timed(validator, fresh)
     assert_unavailable(result, fault.error)
     assert_bounded(fault, elapsed)
@@ -641,27 +650,47 @@ def test_fault_from_a_cold_start(env: Env, keys: Keys, fault: Fault, caplog: pyt
     assert env.hits() == base + fault.hits_per_fetch
     assert failed_fetches(validator) == 1
 
-    # With nothing cached there is nothing to serve stale, and a failure is never cached as
-    # a result: each request tries again (one fetch at a time), each bounded by the timeout,
-    # through the validator and through either middleware (ASGI in its worker thread).
+    # With nothing cached there is nothing to serve stale. The failed fetch started the
+    # back-off (1 s): inside it every request, through the validator or either middleware,
+    # is refused at once, with Retry-After saying what is left, and nothing is fetched.
     tokens = [token, keys.stranger()]
     result, elapsed = timed(validator, tokens[1])
     assert_unavailable(result, fault.error)
-    assert_bounded(fault, elapsed)
-    assert_503(wsgi_request(validator, token), token)
+    assert elapsed < QUICK, elapsed
     started = time.monotonic()
-    assert_503(asgi_request(validator, token), token)
-    assert_bounded(fault, time.monotonic() - started)
-    assert env.hits() == base + 4 * fault.hits_per_fetch
-    assert failed_fetches(validator) == 4
+    assert_503(wsgi_request(validator, token), token, retry_after=FIRST_BACKOFF)
+    clock.advance(FIRST_BACKOFF / 2)  # what is left is rounded up to whole seconds
+    assert_503(asgi_request(validator, token), token, retry_after=FIRST_BACKOFF)
+    assert time.monotonic() - started < QUICK * 2
+    assert env.hits() == base + fault.hits_per_fetch
+    assert failed_fetches(validator) == 1
+    assert validator.stats()["backoff_rejections"] == 3
+
+    # Each back-off step lets one fetch through (each bounded by the timeout); the step
+    # doubles up to jwks_refresh_cooldown.
+    clock.advance(FIRST_BACKOFF / 2 + 0.01)
+    for fetches, backoff in enumerate([2.0, 4.0, 8.0, 16.0, COOLDOWN], start=2):
+        result, elapsed = timed(validator, keys.stranger())
+        assert_unavailable(result, fault.error)
+        assert_bounded(fault, elapsed)
+        assert failed_fetches(validator) == fetches
+        assert validator.keys_retry_after() == pytest.approx(backoff)
+        clock.advance(backoff - 0.02)
+        assert_unavailable(validator.validate(keys.stranger()), fault.error)
+        clock.advance(0.03)
+    assert env.hits() == base + 6 * fault.hits_per_fetch
     assert validator.stats()["cooldown_rejections"] == 0
     assert len(failure_warnings(caplog)) == 1  # one warning for the whole streak
     assert_no_token_logged(caplog, tokens)
 
-    # Recovery is immediate: the first request after the endpoint heals gets the keys.
+    # Recovery is prompt: prefetch() fetches whatever the back-off says, and a success
+    # ends the back-off.
+    assert_unavailable(validator.validate(token), fault.error)  # a step is running again
     if fault.name == "connection refused":
         env.srv.resume()
     env.srv.behaviour = respond(200, keys.document(keys.old, keys.new))
+    validator.prefetch()
+    assert validator.keys_retry_after() is None
     assert_valid(validator.validate(token))
     assert_valid(validator.validate(keys.token(kid=keys.new)))
     assert any("succeeded again" in r.getMessage() for r in caplog.records)

@@ -168,13 +168,13 @@ def judge_jwks(document: object, algorithms: Iterable[str]) -> Tuple[Dict[str, V
             # Which of the two does the issuer sign with? Neither can be trusted.
             del keys[key.kid]
             conflicted[key.kid] = None
-    if conflicted:
-        logger.warning(
-            "JWKS has different usable keys under the same kid %s; tokens with that kid are refused",
-            ", ".join(repr(kid[:64]) for kid in conflicted),
-        )
+    clashes = ", ".join(repr(kid[:64]) for kid in conflicted)
     if not keys:
+        if conflicted:
+            raise JwksError(f"JWKS has no usable RSA signing key: different keys share kid {clashes}")
         raise JwksError("JWKS has no usable RSA signing key")
+    if conflicted:
+        logger.warning("JWKS has different usable keys under kid %s; tokens with that kid are refused", clashes)
     return keys, frozenset(conflicted)
 
 

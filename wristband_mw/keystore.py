@@ -249,11 +249,11 @@ class KeyStore:
     def _no_fetch_answer(self, kid: str) -> Optional[Tuple[ErrorCode, str]]:
         """Under the lock, with no fetch in flight: the answer if policy allows no fetch now."""
         now = self._clock()
+        if now < self._cooldown_until and not self._needs_routine_fetch():
+            return self._cooldown_answer(kid)
         if now < self._backoff_until:
             self._counters.incr("backoff_rejections")
             return ErrorCode.KEYS_UNAVAILABLE, f"Failed to get signing key: {self._last_error}"
-        if not self._needs_routine_fetch() and now < self._cooldown_until:
-            return self._cooldown_answer(kid)
         return None
 
     def _cooldown_answer(self, kid: str) -> Tuple[ErrorCode, str]:
