@@ -52,10 +52,12 @@ from fault_server import (
     self_signed_cert,
     silent,
     trickle,
+    trickle_headers,
 )
 
 from wristband_mw import (
     ErrorCode,
+    JwksError,
     JwtAsgiMiddleware,
     JwtWsgiMiddleware,
     WristbandJwtValidator,
@@ -901,6 +903,132 @@ def _flood(validator: WristbandJwtValidator, tokens: List[str], threads: int) ->
     assert not any(thread.is_alive() for thread in pool)
     assert len(results) == len(tokens)
     return set(results)
+
+
+# -- a server trickling header bytes: one deadline bounds the fetch and every waiter --------------------
+
+
+def test_a_header_trickle_is_cut_at_the_deadline(env: Env, keys: Keys) -> None:
+    # The status line comes at once, then a header byte every TIMEOUT / 10: every recv is
+    # well inside any read timeout, so only the whole-fetch deadline can end it.
+    env.srv.behaviour = trickle_headers(interval=TIMEOUT / 10)
+    validator = env.validator(FakeClock())
+    result, elapsed = timed(validator, keys.token())
+    note_elapsed("header trickle", elapsed)
+    assert_unavailable(result, r"timed out")
+    assert TIMEOUT * 0.8 < elapsed < BOUND, elapsed
+    assert env.srv.hits == 1
+
+
+def test_waiters_on_a_header_trickle_end_within_the_deadline(env: Env, keys: Keys) -> None:
+    # Threads (WSGI-style) and asyncio tasks (validate_async, whose fetches share a small
+    # worker pool) all wait on the one trickled fetch: none waits past its deadline.
+    env.srv.behaviour = trickle_headers(interval=TIMEOUT / 10)
+    validator = env.validator(FakeClock())
+    thread_times: List[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        result, elapsed = timed(validator, keys.unsigned(uuid.uuid4().hex))
+        assert result.error is ErrorCode.KEYS_UNAVAILABLE
+        with lock:
+            thread_times.append(elapsed)
+
+    async def one() -> float:
+        started = time.monotonic()
+        result = await validator.validate_async(keys.unsigned(uuid.uuid4().hex))
+        assert result.error is ErrorCode.KEYS_UNAVAILABLE
+        return time.monotonic() - started
+
+    async def tasks() -> List[float]:
+        return list(await asyncio.gather(*(one() for _ in range(24))))
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    task_times = asyncio.run(asyncio.wait_for(tasks(), WAIT))
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(thread_times) == 8
+    note_elapsed("header trickle, 8 threads", max(thread_times))
+    note_elapsed("header trickle, 24 asyncio tasks", max(task_times))
+    assert max(thread_times) < BOUND, thread_times
+    assert max(task_times) < BOUND, task_times
+    assert env.srv.hits == 1  # one fetch, then the back-off
+
+
+def test_a_background_refresh_is_never_wedged(env: Env, keys: Keys) -> None:
+    clock = FakeClock()
+    validator = env.validator(clock)
+    assert_valid(validator.validate(keys.token()))
+    env.srv.behaviour = trickle_headers(interval=TIMEOUT / 10)
+    clock.advance(TTL + 1)
+    assert_valid(validator.validate(keys.token()))  # starts the refresh, served from cache
+    wait_for_fetches(validator, "jwks_fetches_failed", 1)  # ended by the deadline, not by the server
+    env.srv.behaviour = respond(200, keys.document(keys.old, keys.new))
+    clock.advance(COOLDOWN + 1)
+    assert_valid(validator.validate(keys.token()))  # the next refresh runs
+    wait_for_fetches(validator, "jwks_fetches_ok", 2)
+    assert_valid(validator.validate(keys.token(kid=keys.new)))
+
+
+# -- floods of random kids while the JWKS fails or is empty: one fetch per back-off step --------------
+
+
+EMPTY = json.dumps({"keys": []}).encode()
+
+
+def _async_flood(validator: WristbandJwtValidator, tokens: List[str]) -> set:
+    async def run() -> List[Any]:
+        results = await asyncio.gather(*(validator.validate_async(token) for token in tokens))
+        return [result.error for result in results]
+
+    return set(asyncio.run(asyncio.wait_for(run(), WAIT + TIMEOUT)))
+
+
+@pytest.mark.parametrize("via", ["threads", "asyncio"])
+@pytest.mark.parametrize("answer", ["503", "empty"])
+def test_random_kid_flood_against_a_failing_jwks_fetches_once_per_backoff_step(
+    env: Env, keys: Keys, answer: str, via: str
+) -> None:
+    env.srv.behaviour = respond(503) if answer == "503" else respond(200, EMPTY)
+    clock = FakeClock()
+    validator = env.validator(clock)
+    rng = random.Random(f"{answer}-{via}")
+    backoff = FIRST_BACKOFF
+    for step in range(1, 5):
+        tokens = [keys.unsigned(f"flood-{rng.getrandbits(64):x}") for _ in range(120)] + [keys.token()]
+        codes = _flood(validator, tokens, threads=16) if via == "threads" else _async_flood(validator, tokens)
+        assert codes == {ErrorCode.KEYS_UNAVAILABLE}, codes
+        assert env.srv.hits == step, (step, env.srv.hits)
+        remaining = validator.keys_retry_after()
+        assert remaining == pytest.approx(backoff), (step, remaining)
+        assert_503(wsgi_request(validator, tokens[0]), tokens[0], retry_after=backoff)
+        clock.advance(backoff + 0.01)
+        backoff = min(backoff * 2, COOLDOWN)
+    assert validator.stats()["backoff_rejections"] >= 4  # at least the WSGI request of each step
+    env.srv.behaviour = respond(200, keys.document(keys.old))
+    assert_valid(validator.validate(keys.token()))  # the first success ends the back-off
+    assert validator.keys_retry_after() is None
+    assert env.srv.hits == 5
+
+
+def test_flood_after_every_key_expired_past_stale_if_error(env: Env, keys: Keys) -> None:
+    clock = FakeClock()
+    validator = env.validator(clock)
+    assert_valid(validator.validate(keys.token()))
+    env.srv.behaviour = respond(200, EMPTY)
+    clock.advance(TTL + STALE + 1)  # nothing usable is left
+    tokens = [keys.unsigned(f"gone-{uuid.uuid4().hex}") for _ in range(100)] + [keys.token()]
+    assert _flood(validator, tokens, threads=16) == {ErrorCode.KEYS_UNAVAILABLE}
+    assert env.srv.hits == 2
+    assert _async_flood(validator, tokens) == {ErrorCode.KEYS_UNAVAILABLE}
+    assert env.srv.hits == 2
+    # prefetch() always fetches, back-off or not.
+    with pytest.raises(JwksError, match="no usable"):
+        validator.prefetch()
+    assert env.srv.hits == 3
 
 
 # -- the measured times, for the closing note ---------------------------------------------------------------
