@@ -162,9 +162,13 @@ def judge_jwks(document: object, algorithms: Iterable[str]) -> Tuple[Dict[str, V
         if key.kid in conflicted:
             continue
         held = keys.get(key.kid)
-        if held is None:
+        if held is None or (not held.verifiers and key.verifiers):
+            # A key restricted to an algorithm not allowed here (e.g. PS256) verifies
+            # nothing: it is kept only to say "disallowed algorithm", and yields its kid.
             keys[key.kid] = key
-        elif not held.same_as(key):
+        elif held.same_as(key) or not key.verifiers:
+            continue
+        else:
             # Which of the two does the issuer sign with? Neither can be trusted.
             del keys[key.kid]
             conflicted[key.kid] = None
