@@ -62,10 +62,11 @@ _FOLLOWER_GRACE = 0.25  # past the leader's deadline, for it to record the outco
 class _Flight:
     """One fetch in progress; followers wait on ``done`` and read ``error``."""
 
-    __slots__ = ("done", "ends_by", "error", "keys", "started")
+    __slots__ = ("done", "ends_by", "error", "keys", "kind", "started")
 
-    def __init__(self, started: float, timeout: float) -> None:
+    def __init__(self, started: float, timeout: float, kind: str) -> None:
         self.started = started
+        self.kind = kind
         # Real time, not the injectable clock: the fetch's deadline is real time too.
         self.ends_by = time.monotonic() + timeout + _FOLLOWER_GRACE
         self.done = threading.Event()
@@ -193,7 +194,7 @@ class KeyStore:
                     self._cooldown_until = self._clock() + self._cooldown
                     self._cooldown_error = None
                     kind = _UNKNOWN_KID
-                flight, leader = self._new_flight(), True
+                flight, leader = self._new_flight(kind), True
         if leader:
             self._fly(flight, kind)
         elif not flight.done.wait(max(flight.ends_by - time.monotonic(), 0.0)):
@@ -225,7 +226,7 @@ class KeyStore:
             return
         with self._lock:
             leader = self._flight is None
-            flight = self._new_flight() if self._flight is None else self._flight
+            flight = self._new_flight(_ROUTINE) if self._flight is None else self._flight
         if leader:
             self._fly(flight, _ROUTINE)
         elif not flight.done.wait(max(flight.ends_by - time.monotonic(), 0.0)):
@@ -266,14 +267,14 @@ class KeyStore:
         with self._lock:
             if self._flight is not None or self._clock() < self._next_refresh_attempt:
                 return
-            flight = self._new_flight()
+            flight = self._new_flight("refresh")
         threading.Thread(
             target=self._fly, args=(flight, "refresh"), name="wristband_mw-jwks-refresh", daemon=True
         ).start()
 
-    def _new_flight(self) -> _Flight:
+    def _new_flight(self, kind: str) -> _Flight:
         """Under the lock: start a fetch that others will wait on."""
-        flight = self._flight = _Flight(self._clock(), self._timeout)
+        flight = self._flight = _Flight(self._clock(), self._timeout, kind)
         return flight
 
     def _fly(self, flight: _Flight, kind: str) -> None:
@@ -359,6 +360,9 @@ class KeyStore:
         is the same in the child, so they mean the same there.
         """
         self._lock = threading.Lock()
+        if self._flight is not None and self._flight.kind == _UNKNOWN_KID:
+            # That fetch started a cool-down whose outcome this process will never see.
+            self._cooldown_until = float("-inf")
         self._flight = None  # the parent's fetch never finishes here; the child fetches on its own
         _renew_cache_lock(self._keys)
         if self.client is not None:
