@@ -123,6 +123,7 @@ class KeyStore:
         else:
             url = config.resolved_jwks_url or ""  # the config guarantees a URL when there is no static jwks
             self.client = client or JwksClient(url, config.algorithms, config.jwks_fetch_timeout)
+        self._pid = os.getpid()
         _LIVE_STORES.add(self)
 
     # -- the per-request questions ----------------------------------------------------
@@ -153,6 +154,7 @@ class KeyStore:
         """The answer for an uncached ``kid`` if it needs no fetch (cool-down or static keys)."""
         if self.client is None or kid in self._conflicted:
             return _unknown(kid)
+        self._check_fork()
         with self._lock:
             if self._flight is None:
                 return self._no_fetch_answer(kid)
@@ -179,6 +181,7 @@ class KeyStore:
             return key
         if self.client is None or kid in self._conflicted:
             return _unknown(kid)
+        self._check_fork()
         with self._lock:
             key = self._keys.get(kid)
             if key is not None:
@@ -224,6 +227,7 @@ class KeyStore:
         """Fetch now (joining a fetch in progress); ``JwksError`` if it fails."""
         if self.client is None:
             return
+        self._check_fork()
         with self._lock:
             leader = self._flight is None
             flight = self._new_flight(_ROUTINE) if self._flight is None else self._flight
@@ -264,6 +268,7 @@ class KeyStore:
         return _unknown(kid)
 
     def _refresh_in_background(self) -> None:
+        self._check_fork()
         with self._lock:
             if self._flight is not None or self._clock() < self._next_refresh_attempt:
                 return
@@ -353,6 +358,18 @@ class KeyStore:
             return None
         return self._ttl + self._stale_if_error
 
+    def _check_fork(self) -> None:
+        """Before anything that may fetch: notice a fork the at-fork hook did not see.
+
+        uWSGI forks its workers without running Python's at-fork hooks (unless
+        ``py-call-osafterfork`` is set), so the process id is checked too; only on the
+        paths that may fetch, never on a cache hit.
+        """
+        if self._pid != os.getpid():
+            with _FORK_LOCK:
+                if self._pid != os.getpid():
+                    self._after_fork_in_child()
+
     def _after_fork_in_child(self) -> None:
         """In a forked child: fresh locks, no fetch in flight, a connection pool of its own.
 
@@ -367,9 +384,12 @@ class KeyStore:
         _renew_cache_lock(self._keys)
         if self.client is not None:
             self.client.after_fork_in_child()
+        self._pid = os.getpid()
 
 
 _LIVE_STORES: weakref.WeakSet[KeyStore] = weakref.WeakSet()
+# Taken only in a child that finds it was forked without the hook (never in the parent).
+_FORK_LOCK = threading.Lock()
 
 
 def _renew_cache_lock(cache: object) -> None:
@@ -379,6 +399,8 @@ def _renew_cache_lock(cache: object) -> None:
 
 
 def _reinit_after_fork() -> None:
+    global _FORK_LOCK
+    _FORK_LOCK = threading.Lock()
     for store in list(_LIVE_STORES):
         store._after_fork_in_child()
 

@@ -158,6 +158,7 @@ class WristbandJwtValidator:
         size = config.verified_token_cache_size
         self._verified: Optional[LRUCache[bytes, _Verified]] = LRUCache(size, clock=monotonic) if size else None
         self._executor: Optional[ThreadPoolExecutor] = None
+        self._executor_pid = os.getpid()
         _LIVE_VALIDATORS.add(self)
         # Header checks depend only on the encoded header and this config: an issuer uses
         # a handful of headers, so each is checked once (bounded: cleared when full).
@@ -246,9 +247,12 @@ class WristbandJwtValidator:
         # The parent's worker threads do not exist here: the next validate_async starts
         # a pool of its own. Caches and counters are kept (a warm worker is the point).
         self._executor = None
+        self._executor_pid = os.getpid()
         _renew_cache_lock(self._verified)
 
     async def _offload(self, func: Callable[..., Any], *args: Any) -> Any:
+        if self._executor_pid != os.getpid():  # forked without the at-fork hook (uWSGI)
+            self._after_fork_in_child()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wristband_mw-jwks")
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
