@@ -28,7 +28,8 @@ or ``unavailable``. Behind that question:
   longer than that fetch's deadline.
 * **Fork safety**: a child process (gunicorn ``--preload``, uWSGI without
   ``lazy-apps``) keeps the cached keys and their age but gets fresh locks, its own
-  connection pool and no in-flight fetch, through ``os.register_at_fork``.
+  connection pool and no in-flight fetch, through ``os.register_at_fork``, or, where a
+  server forks without Python's hooks, by a process-id check before any fetch.
 """
 
 from __future__ import annotations
@@ -381,7 +382,7 @@ class KeyStore:
             # That fetch started a cool-down whose outcome this process will never see.
             self._cooldown_until = float("-inf")
         self._flight = None  # the parent's fetch never finishes here; the child fetches on its own
-        _renew_cache_lock(self._keys)
+        renew_lock_after_fork(self._keys)
         if self.client is not None:
             self.client.after_fork_in_child()
         self._pid = os.getpid()
@@ -392,7 +393,7 @@ _LIVE_STORES: weakref.WeakSet[KeyStore] = weakref.WeakSet()
 _FORK_LOCK = threading.Lock()
 
 
-def _renew_cache_lock(cache: object) -> None:
+def renew_lock_after_fork(cache: object) -> None:
     """Give a cache inherited through fork a fresh lock (the parent's may be held by a thread gone here)."""
     if isinstance(getattr(cache, "_lock", None), type(threading.Lock())):
         cache._lock = threading.Lock()  # type: ignore[attr-defined]

@@ -33,7 +33,7 @@ from .config import WristbandJwtValidatorConfig
 from .errors import ErrorCode, safe_echo
 from .jose_adapter import VerificationKey
 from .jwks import MAX_KID_LENGTH, MAX_RSA_BITS, MIN_RSA_BITS, JwksClient
-from .keystore import KeyOutcome, KeyStore, _renew_cache_lock
+from .keystore import KeyOutcome, KeyStore, renew_lock_after_fork
 from .payload import JWTPayload, JwtValidationResult
 from .stats import Counters
 from .tokens import ParsedToken, TokenParseError, parse_token
@@ -216,7 +216,15 @@ class WristbandJwtValidator:
         await self._offload(self._keys.prefetch)
 
     def keys_retry_after(self) -> Optional[float]:
-        """Seconds left in the JWKS back-off while fetches fail, else ``None`` (for ``Retry-After``)."""
+        """Seconds left in the JWKS back-off while fetches fail, else ``None``.
+
+        The middlewares put it (rounded up) in a ``keys_unavailable`` response's
+        ``Retry-After``; code calling :meth:`validate` directly can do the same::
+
+            result = validator.validate(token)
+            if result.error is ErrorCode.KEYS_UNAVAILABLE:
+                retry_after = math.ceil(validator.keys_retry_after() or 30)
+        """
         return self._keys.retry_after()
 
     def stats(self) -> Dict[str, Any]:
@@ -248,7 +256,7 @@ class WristbandJwtValidator:
         # a pool of its own. Caches and counters are kept (a warm worker is the point).
         self._executor = None
         self._executor_pid = os.getpid()
-        _renew_cache_lock(self._verified)
+        renew_lock_after_fork(self._verified)
 
     async def _offload(self, func: Callable[..., Any], *args: Any) -> Any:
         if self._executor_pid != os.getpid():  # forked without the at-fork hook (uWSGI)
