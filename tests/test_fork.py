@@ -201,3 +201,26 @@ def test_validate_async_works_in_a_child_after_the_parent_used_it(issuer: Counti
     answers = in_children(2, child)
     assert answers == [{"valid": True, "message": None}] * 2, answers
     validator.close()
+
+
+def test_a_childs_pool_is_new_but_configured_like_the_parents() -> None:
+    import urllib3
+
+    from wristband_mw.jwks import JwksClient
+
+    url = "https://auth.example.com/jwks"
+    for pool in (
+        urllib3.PoolManager(ca_certs=__file__, cert_reqs="CERT_REQUIRED"),
+        urllib3.ProxyManager("http://127.0.0.1:3128", ca_certs=__file__, proxy_headers={"X-Proxy": "1"}),
+    ):
+        client = JwksClient(url, ["RS256"], 1.0, pool=pool)
+        inherited = client._pool
+        client.after_fork_in_child()
+        fresh = client._pool
+        assert fresh is not inherited and type(fresh) is type(inherited)
+        assert len(fresh.pools) == 0
+        assert fresh.connection_pool_kw == inherited.connection_pool_kw  # same trust store, same proxy
+        assert fresh.pool_classes_by_scheme == inherited.pool_classes_by_scheme  # the deadline still applies
+        if isinstance(inherited, urllib3.ProxyManager):
+            assert isinstance(fresh, urllib3.ProxyManager)
+            assert fresh.proxy == inherited.proxy and fresh.proxy_headers == {"X-Proxy": "1"}

@@ -46,6 +46,7 @@ MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 16384
 MAX_KEYS = 100
 MAX_KID_LENGTH = 256
+_NUM_POOLS = 2  # the JWKS host, and one redirect target
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _LOOPBACK_NAMES = {"localhost", "localhost.", "::1"}
 _IPV4_OCTET = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
@@ -328,9 +329,7 @@ class JwksClient:
         The parent's sockets are only dropped, never closed or shut down here: the
         descriptors are shared with the parent, which may still be using them.
         """
-        old = self._pool
-        fresh = urllib3.PoolManager(num_pools=old.pools._maxsize, **old.connection_pool_kw)
-        self._pool = _watched(fresh)
+        self._pool = _watched(_fresh_like(self._pool))
 
     def _fetch(self, deadline: _Deadline) -> Dict[str, VerificationKey]:
         url = self.url
@@ -428,7 +427,23 @@ class JwksClient:
 
 
 def _new_pool() -> urllib3.PoolManager:
-    return urllib3.PoolManager(num_pools=2, maxsize=1, cert_reqs="CERT_REQUIRED")
+    return urllib3.PoolManager(num_pools=_NUM_POOLS, maxsize=1, cert_reqs="CERT_REQUIRED")
+
+
+def _fresh_like(pool: urllib3.PoolManager) -> urllib3.PoolManager:
+    """An empty manager configured like ``pool`` (same TLS trust, sizes, proxy), sharing no connection."""
+    if isinstance(pool, urllib3.ProxyManager):
+        settings = {k: v for k, v in pool.connection_pool_kw.items() if not k.startswith("_proxy")}
+        return urllib3.ProxyManager(
+            pool.proxy.url if pool.proxy is not None else "",
+            _NUM_POOLS,
+            headers=pool.headers,
+            proxy_headers=pool.proxy_headers,
+            proxy_ssl_context=pool.proxy_ssl_context,
+            use_forwarding_for_https=bool(pool.proxy_config and pool.proxy_config.use_forwarding_for_https),
+            **settings,
+        )
+    return urllib3.PoolManager(_NUM_POOLS, headers=pool.headers, **pool.connection_pool_kw)
 
 
 def _set_read_timeout(response: urllib3.BaseHTTPResponse, seconds: float) -> None:
