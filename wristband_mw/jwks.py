@@ -10,7 +10,7 @@ redirects, each to an ``https`` URL.
 A key set is judged key by key: a key this package cannot use (not RSA, under 2048
 bits, ``use`` other than ``sig``, missing ``n``/``e``, ...) is skipped with a debug
 log and never affects the others; identical duplicates count once; two different
-usable keys under one ``kid`` make only that kid unusable (one warning), since
+usable keys under one ``kid`` make only that kid unusable, since
 neither can be trusted to be the one the issuer signs with. A set with no usable
 key at all is refused, so a broken endpoint never replaces good cached keys. A body
 starting with a UTF-8 byte order mark is accepted (RFC 8259 section 8.1).
@@ -178,8 +178,8 @@ def judge_jwks(document: object, algorithms: Iterable[str]) -> Tuple[Dict[str, V
         if conflicted:
             raise JwksError(f"JWKS has no usable RSA signing key: different keys share kid {clashes}")
         raise JwksError("JWKS has no usable RSA signing key")
-    if conflicted:
-        logger.warning("JWKS has different usable keys under kid %s; tokens with that kid are refused", clashes)
+    if conflicted:  # the key store warns, once per clash rather than once per refresh
+        logger.debug("JWKS has different usable keys under kid %s", clashes)
     return keys, frozenset(conflicted)
 
 

@@ -116,9 +116,10 @@ class KeyStore:
         self.client: Optional[JwksClient] = None
         if config.jwks is not None:
             try:
-                static_keys, self._conflicted = judge_jwks(config.jwks, config.algorithms)
+                static_keys, conflicted = judge_jwks(config.jwks, config.algorithms)
             except JwksError as exc:  # a configuration mistake, reported like the others
                 raise ValueError(f"jwks: {exc}") from None
+            self._note_conflicts(conflicted)
             self._store(static_keys, self._clock())
             self._refresh_due_at = float("inf")
         else:
@@ -252,6 +253,17 @@ class KeyStore:
             return False
         return self._clock() >= self._fetched_at + self._ttl + self._stale_if_error
 
+    def _note_conflicts(self, conflicted: FrozenSet[str]) -> None:
+        """Remember the kids two different keys claim; warn once per new clash, not per refresh."""
+        new = conflicted - self._conflicted
+        if new:
+            logger.warning(
+                "JWKS %s has different usable keys under kid %s; tokens with that kid are refused",
+                self._url,
+                ", ".join(repr(kid[:64]) for kid in sorted(new)),
+            )
+        self._conflicted = conflicted
+
     def _no_fetch_answer(self, kid: str) -> Optional[Tuple[ErrorCode, str]]:
         """Under the lock, with no fetch in flight: the answer if policy allows no fetch now."""
         now = self._clock()
@@ -300,7 +312,7 @@ class KeyStore:
         with self._lock:
             if flight.error is None:
                 flight.keys = keys
-                self._conflicted = client.conflicted_kids if client is not None else frozenset()
+                self._note_conflicts(client.conflicted_kids if client is not None else frozenset())
                 self._store(keys, started)
                 self._next_refresh_attempt = float("-inf")  # a failure's back-off ends with a success
                 self._backoff_step = 0
