@@ -53,6 +53,7 @@ __all__ = [
     "self_signed_cert",
     "silent",
     "trickle",
+    "trickle_headers",
 ]
 
 HOLD_LIMIT = 10.0  # no behaviour keeps a connection longer than this, whatever the client does
@@ -195,6 +196,29 @@ def trickle(body: bytes, interval: float = 0.05, *, chunked: bool = False) -> Be
                 return
         if chunked:
             ex.send(b"0\r\n\r\n")
+
+    return behaviour
+
+
+def trickle_headers(interval: float = 0.05) -> Behaviour:
+    """Slow loris in the head: the status line, then header bytes one every ``interval`` seconds, never ending.
+
+    Every byte arrives well inside any read timeout; only a deadline on the whole
+    fetch ends it. The header lines stay short and valid (``X-Pad-N: aaaa...``), so
+    no parser limit ends it either, for as long as ``HOLD_LIMIT``.
+    """
+
+    def behaviour(ex: Exchange) -> None:
+        ex.send(b"HTTP/1.1 200 OK\r\n")
+        deadline = time.monotonic() + HOLD_LIMIT
+        line = 0
+        while time.monotonic() < deadline:
+            header = b"X-Pad-%d: %s\r\n" % (line, b"a" * 40)
+            for index in range(len(header)):
+                ex.send(header[index : index + 1])
+                if ex.client_gone(interval):
+                    return
+            line += 1
 
     return behaviour
 

@@ -8,7 +8,7 @@ import math
 import pytest
 
 import wristband_mw
-from wristband_mw import ValidatorConfig, WristbandJwtValidatorConfig
+from wristband_mw import ValidatorConfig, WristbandJwtValidator, WristbandJwtValidatorConfig
 
 Config = WristbandJwtValidatorConfig
 DOMAIN = "auth.yourapp.io"
@@ -34,15 +34,62 @@ def test_alias_and_public_names():
 
 def test_domain_derives_issuer_and_jwks_url_exactly():
     config = Config(wristband_application_vanity_domain=DOMAIN)
-    assert config.issuer == "https://auth.yourapp.io"
-    assert config.jwks_url == "https://auth.yourapp.io/api/v1/oauth2/jwks"
+    assert config.resolved_issuer == "https://auth.yourapp.io"
+    assert config.resolved_jwks_url == "https://auth.yourapp.io/api/v1/oauth2/jwks"
+    assert (config.issuer, config.jwks_url) == (None, None)  # the fields hold what was passed
+
+
+def test_replace_with_another_domain_derives_afresh():
+    tenant_a = Config(DOMAIN, audience="orders-api")
+    tenant_b = dataclasses.replace(tenant_a, wristband_application_vanity_domain="tenant-b.example.com")
+    assert tenant_b.resolved_issuer == "https://tenant-b.example.com"
+    assert tenant_b.resolved_jwks_url == "https://tenant-b.example.com/api/v1/oauth2/jwks"
+    assert tenant_b.audience == "orders-api"
+    assert WristbandJwtValidator(tenant_b).issuer == "https://tenant-b.example.com"
+    # What the caller passed explicitly is kept by a copy, and wins over the domain.
+    pinned = dataclasses.replace(Config(DOMAIN, issuer="https://pinned.example.com"), jwks_cache_ttl=1000)
+    assert pinned.resolved_issuer == "https://pinned.example.com"
+    moved = dataclasses.replace(pinned, wristband_application_vanity_domain="tenant-b.example.com")
+    assert moved.resolved_issuer == "https://pinned.example.com"
+    assert moved.resolved_jwks_url == "https://tenant-b.example.com/api/v1/oauth2/jwks"
+
+
+def test_static_jwks_has_no_jwks_url():
+    config = Config(issuer="https://issuer.example.com", jwks={"keys": []})
+    assert config.resolved_jwks_url is None
+    assert Config(DOMAIN, jwks={"keys": []}).resolved_jwks_url is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.\u0967/jwks",  # a Devanagari one
+        "http://\uff11\uff12\uff17.0.0.1/jwks",  # fullwidth 127
+        "http://127.0.0.1\u3002/jwks",  # an ideographic full stop
+        "http://l\u043ecalhost/jwks",  # a Cyrillic o
+        "http://127.0.0.256/jwks",
+        "http://127.0.0.01x/jwks",
+        "http://127.1/jwks",
+        "http://[::2]/jwks",
+    ],
+)
+def test_plain_http_only_for_ascii_loopback(url):
+    with pytest.raises(ValueError, match="must use https"):
+        Config(issuer="https://issuer.example.com", jwks_url=url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1/jwks", "http://127.255.3.9:8080/jwks", "http://[::1]:9/jwks", "http://LOCALHOST/jwks"]
+)
+def test_plain_http_to_ascii_loopback_is_accepted(url):
+    assert Config(issuer="https://issuer.example.com", jwks_url=url).resolved_jwks_url == url
 
 
 @pytest.mark.parametrize("domain", ["auth.yourapp.io", "myapp.wristband.dev", "localhost", "a", "host:8443", "x-y.z1"])
 def test_accepted_domains(domain):
     config = Config(domain)
-    assert config.issuer == f"https://{domain}"
-    assert config.jwks_url == f"https://{domain}/api/v1/oauth2/jwks"
+    assert config.resolved_issuer == f"https://{domain}"
+    assert config.resolved_jwks_url == f"https://{domain}/api/v1/oauth2/jwks"
 
 
 def test_positional_arguments_in_the_seeds_order():
@@ -163,14 +210,14 @@ def test_overrides_without_domain():
 
 def test_issuer_override_with_domain_keeps_derived_jwks_url():
     config = Config(DOMAIN, issuer="https://other.example.com")
-    assert config.issuer == "https://other.example.com"
-    assert config.jwks_url == "https://auth.yourapp.io/api/v1/oauth2/jwks"
+    assert config.resolved_issuer == config.issuer == "https://other.example.com"
+    assert config.resolved_jwks_url == "https://auth.yourapp.io/api/v1/oauth2/jwks"
 
 
 def test_jwks_url_override_with_domain_keeps_derived_issuer():
     config = Config(DOMAIN, jwks_url="https://keys.example.com/jwks")
-    assert config.issuer == "https://auth.yourapp.io"
-    assert config.jwks_url == "https://keys.example.com/jwks"
+    assert config.resolved_issuer == "https://auth.yourapp.io"
+    assert config.resolved_jwks_url == config.jwks_url == "https://keys.example.com/jwks"
 
 
 def test_issuer_without_jwks_url_or_domain_raises():
@@ -344,7 +391,7 @@ def test_frozen():
     ]:
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(config, name, value)
-    assert config.issuer == "https://auth.yourapp.io"
+    assert config.resolved_issuer == "https://auth.yourapp.io"
 
 
 def test_equality_and_hash():

@@ -52,16 +52,19 @@ from fault_server import (
     self_signed_cert,
     silent,
     trickle,
+    trickle_headers,
 )
 
 from wristband_mw import (
     ErrorCode,
+    JwksError,
     JwtAsgiMiddleware,
     JwtWsgiMiddleware,
     WristbandJwtValidator,
     WristbandJwtValidatorConfig,
 )
 from wristband_mw.jwks import MAX_JWKS_BYTES, MAX_REDIRECTS, JwksClient
+from wristband_mw.keystore import FIRST_BACKOFF
 from wristband_mw.testing import LocalIssuer, b64url
 
 TIMEOUT = 0.5  # jwks_fetch_timeout, real seconds
@@ -340,7 +343,7 @@ FAULTS = [
         "Content-Encoding",
     ),
     Fault("no usable keys", _set(lambda env: respond(200, _unusable_document(env))), "no usable"),
-    Fault("duplicate kids", _set(lambda env: respond(200, _duplicate_document(env))), "more than one usable key"),
+    Fault("duplicate kids", _set(lambda env: respond(200, _duplicate_document(env))), "different keys share kid"),
     Fault(
         "redirect to http",
         _redirect_to(_plain_http_target),
@@ -515,10 +518,10 @@ def asgi_request(validator: WristbandJwtValidator, token: str) -> Tuple[int, Dic
     return start["status"], headers, body["body"]
 
 
-def assert_503(response: Tuple[int, Dict[str, str], bytes], token: str) -> None:
+def assert_503(response: Tuple[int, Dict[str, str], bytes], token: str, retry_after: float = COOLDOWN) -> None:
     status, headers, body = response
     assert status == 503, (status, body)
-    assert headers.get("retry-after") == str(int(COOLDOWN))
+    assert headers.get("retry-after") == str(int(retry_after))
     assert "www-authenticate" not in headers
     assert json.loads(body)["error"] == "temporarily_unavailable"
     assert token.encode() not in body
@@ -569,8 +572,16 @@ def test_fault_after_a_good_fetch(env: Env, keys: Keys, fault: Fault, caplog: py
     if fault.check is not None:
         fault.check(env)
 
-    # (2) + (4): a kid that is not cached: one fetch, bounded in time, then 503.
+    # The failed refresh started the back-off: inside it, no lookup fetches, whatever the kid.
     fresh = keys.token(kid=keys.new)
+    result, elapsed = timed(validator, fresh)
+    assert_unavailable(result, fault.error)
+    assert elapsed < QUICK, elapsed
+    assert env.hits() == base + fault.hits_per_fetch
+    assert validator.stats()["backoff_rejections"] == 1
+    clock.advance(FIRST_BACKOFF + 0.01)
+
+    # (2) + (4): a kid that is not cached: one fetch, bounded in time, then 503.
     result, elapsed = timed(validator, fresh)
     assert_unavailable(result, fault.error)
     assert_bounded(fault, elapsed)
@@ -641,27 +652,47 @@ def test_fault_from_a_cold_start(env: Env, keys: Keys, fault: Fault, caplog: pyt
     assert env.hits() == base + fault.hits_per_fetch
     assert failed_fetches(validator) == 1
 
-    # With nothing cached there is nothing to serve stale, and a failure is never cached as
-    # a result: each request tries again (one fetch at a time), each bounded by the timeout,
-    # through the validator and through either middleware (ASGI in its worker thread).
+    # With nothing cached there is nothing to serve stale. The failed fetch started the
+    # back-off (1 s): inside it every request, through the validator or either middleware,
+    # is refused at once, with Retry-After saying what is left, and nothing is fetched.
     tokens = [token, keys.stranger()]
     result, elapsed = timed(validator, tokens[1])
     assert_unavailable(result, fault.error)
-    assert_bounded(fault, elapsed)
-    assert_503(wsgi_request(validator, token), token)
+    assert elapsed < QUICK, elapsed
     started = time.monotonic()
-    assert_503(asgi_request(validator, token), token)
-    assert_bounded(fault, time.monotonic() - started)
-    assert env.hits() == base + 4 * fault.hits_per_fetch
-    assert failed_fetches(validator) == 4
+    assert_503(wsgi_request(validator, token), token, retry_after=FIRST_BACKOFF)
+    clock.advance(FIRST_BACKOFF / 2)  # what is left is rounded up to whole seconds
+    assert_503(asgi_request(validator, token), token, retry_after=FIRST_BACKOFF)
+    assert time.monotonic() - started < QUICK * 2
+    assert env.hits() == base + fault.hits_per_fetch
+    assert failed_fetches(validator) == 1
+    assert validator.stats()["backoff_rejections"] == 3
+
+    # Each back-off step lets one fetch through (each bounded by the timeout); the step
+    # doubles up to jwks_refresh_cooldown.
+    clock.advance(FIRST_BACKOFF / 2 + 0.01)
+    for fetches, backoff in enumerate([2.0, 4.0, 8.0, 16.0, COOLDOWN], start=2):
+        result, elapsed = timed(validator, keys.stranger())
+        assert_unavailable(result, fault.error)
+        assert_bounded(fault, elapsed)
+        assert failed_fetches(validator) == fetches
+        assert validator.keys_retry_after() == pytest.approx(backoff)
+        clock.advance(backoff - 0.02)
+        assert_unavailable(validator.validate(keys.stranger()), fault.error)
+        clock.advance(0.03)
+    assert env.hits() == base + 6 * fault.hits_per_fetch
     assert validator.stats()["cooldown_rejections"] == 0
     assert len(failure_warnings(caplog)) == 1  # one warning for the whole streak
     assert_no_token_logged(caplog, tokens)
 
-    # Recovery is immediate: the first request after the endpoint heals gets the keys.
+    # Recovery is prompt: prefetch() fetches whatever the back-off says, and a success
+    # ends the back-off.
+    assert_unavailable(validator.validate(token), fault.error)  # a step is running again
     if fault.name == "connection refused":
         env.srv.resume()
     env.srv.behaviour = respond(200, keys.document(keys.old, keys.new))
+    validator.prefetch()
+    assert validator.keys_retry_after() is None
     assert_valid(validator.validate(token))
     assert_valid(validator.validate(keys.token(kid=keys.new)))
     assert any("succeeded again" in r.getMessage() for r in caplog.records)
@@ -872,6 +903,132 @@ def _flood(validator: WristbandJwtValidator, tokens: List[str], threads: int) ->
     assert not any(thread.is_alive() for thread in pool)
     assert len(results) == len(tokens)
     return set(results)
+
+
+# -- a server trickling header bytes: one deadline bounds the fetch and every waiter --------------------
+
+
+def test_a_header_trickle_is_cut_at_the_deadline(env: Env, keys: Keys) -> None:
+    # The status line comes at once, then a header byte every TIMEOUT / 10: every recv is
+    # well inside any read timeout, so only the whole-fetch deadline can end it.
+    env.srv.behaviour = trickle_headers(interval=TIMEOUT / 10)
+    validator = env.validator(FakeClock())
+    result, elapsed = timed(validator, keys.token())
+    note_elapsed("header trickle", elapsed)
+    assert_unavailable(result, r"timed out")
+    assert TIMEOUT * 0.8 < elapsed < BOUND, elapsed
+    assert env.srv.hits == 1
+
+
+def test_waiters_on_a_header_trickle_end_within_the_deadline(env: Env, keys: Keys) -> None:
+    # Threads (WSGI-style) and asyncio tasks (validate_async, whose fetches share a small
+    # worker pool) all wait on the one trickled fetch: none waits past its deadline.
+    env.srv.behaviour = trickle_headers(interval=TIMEOUT / 10)
+    validator = env.validator(FakeClock())
+    thread_times: List[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        result, elapsed = timed(validator, keys.unsigned(uuid.uuid4().hex))
+        assert result.error is ErrorCode.KEYS_UNAVAILABLE
+        with lock:
+            thread_times.append(elapsed)
+
+    async def one() -> float:
+        started = time.monotonic()
+        result = await validator.validate_async(keys.unsigned(uuid.uuid4().hex))
+        assert result.error is ErrorCode.KEYS_UNAVAILABLE
+        return time.monotonic() - started
+
+    async def tasks() -> List[float]:
+        return list(await asyncio.gather(*(one() for _ in range(24))))
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    task_times = asyncio.run(asyncio.wait_for(tasks(), WAIT))
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(thread_times) == 8
+    note_elapsed("header trickle, 8 threads", max(thread_times))
+    note_elapsed("header trickle, 24 asyncio tasks", max(task_times))
+    assert max(thread_times) < BOUND, thread_times
+    assert max(task_times) < BOUND, task_times
+    assert env.srv.hits == 1  # one fetch, then the back-off
+
+
+def test_a_background_refresh_is_never_wedged(env: Env, keys: Keys) -> None:
+    clock = FakeClock()
+    validator = env.validator(clock)
+    assert_valid(validator.validate(keys.token()))
+    env.srv.behaviour = trickle_headers(interval=TIMEOUT / 10)
+    clock.advance(TTL + 1)
+    assert_valid(validator.validate(keys.token()))  # starts the refresh, served from cache
+    wait_for_fetches(validator, "jwks_fetches_failed", 1)  # ended by the deadline, not by the server
+    env.srv.behaviour = respond(200, keys.document(keys.old, keys.new))
+    clock.advance(COOLDOWN + 1)
+    assert_valid(validator.validate(keys.token()))  # the next refresh runs
+    wait_for_fetches(validator, "jwks_fetches_ok", 2)
+    assert_valid(validator.validate(keys.token(kid=keys.new)))
+
+
+# -- floods of random kids while the JWKS fails or is empty: one fetch per back-off step --------------
+
+
+EMPTY = json.dumps({"keys": []}).encode()
+
+
+def _async_flood(validator: WristbandJwtValidator, tokens: List[str]) -> set:
+    async def run() -> List[Any]:
+        results = await asyncio.gather(*(validator.validate_async(token) for token in tokens))
+        return [result.error for result in results]
+
+    return set(asyncio.run(asyncio.wait_for(run(), WAIT + TIMEOUT)))
+
+
+@pytest.mark.parametrize("via", ["threads", "asyncio"])
+@pytest.mark.parametrize("answer", ["503", "empty"])
+def test_random_kid_flood_against_a_failing_jwks_fetches_once_per_backoff_step(
+    env: Env, keys: Keys, answer: str, via: str
+) -> None:
+    env.srv.behaviour = respond(503) if answer == "503" else respond(200, EMPTY)
+    clock = FakeClock()
+    validator = env.validator(clock)
+    rng = random.Random(f"{answer}-{via}")
+    backoff = FIRST_BACKOFF
+    for step in range(1, 5):
+        tokens = [keys.unsigned(f"flood-{rng.getrandbits(64):x}") for _ in range(120)] + [keys.token()]
+        codes = _flood(validator, tokens, threads=16) if via == "threads" else _async_flood(validator, tokens)
+        assert codes == {ErrorCode.KEYS_UNAVAILABLE}, codes
+        assert env.srv.hits == step, (step, env.srv.hits)
+        remaining = validator.keys_retry_after()
+        assert remaining == pytest.approx(backoff), (step, remaining)
+        assert_503(wsgi_request(validator, tokens[0]), tokens[0], retry_after=backoff)
+        clock.advance(backoff + 0.01)
+        backoff = min(backoff * 2, COOLDOWN)
+    assert validator.stats()["backoff_rejections"] >= 4  # at least the WSGI request of each step
+    env.srv.behaviour = respond(200, keys.document(keys.old))
+    assert_valid(validator.validate(keys.token()))  # the first success ends the back-off
+    assert validator.keys_retry_after() is None
+    assert env.srv.hits == 5
+
+
+def test_flood_after_every_key_expired_past_stale_if_error(env: Env, keys: Keys) -> None:
+    clock = FakeClock()
+    validator = env.validator(clock)
+    assert_valid(validator.validate(keys.token()))
+    env.srv.behaviour = respond(200, EMPTY)
+    clock.advance(TTL + STALE + 1)  # nothing usable is left
+    tokens = [keys.unsigned(f"gone-{uuid.uuid4().hex}") for _ in range(100)] + [keys.token()]
+    assert _flood(validator, tokens, threads=16) == {ErrorCode.KEYS_UNAVAILABLE}
+    assert env.srv.hits == 2
+    assert _async_flood(validator, tokens) == {ErrorCode.KEYS_UNAVAILABLE}
+    assert env.srv.hits == 2
+    # prefetch() always fetches, back-off or not.
+    with pytest.raises(JwksError, match="no usable"):
+        validator.prefetch()
+    assert env.srv.hits == 3
 
 
 # -- the measured times, for the closing note ---------------------------------------------------------------

@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fault_server import FaultServer, respond
 
 from wristband_mw import ErrorCode, JwksError, WristbandJwtValidatorConfig, create_wristband_jwt_validator
 from wristband_mw.jwks import JwksClient
@@ -658,5 +659,87 @@ def test_tls_is_verified(local_issuer, tls_files):
         trusting = create_wristband_jwt_validator(config, jwks_client=client)
         assert_valid(trusting.validate(local_issuer.mint()))
         trusting.close()
+    finally:
+        server.close()
+
+
+# -- a key set judged key by key ---------------------------------------------------------------------------
+
+
+def _static_validator(local_issuer, keys, **overrides):
+    return create_wristband_jwt_validator(
+        WristbandJwtValidatorConfig(issuer=local_issuer.issuer, jwks={"keys": keys}, **overrides)
+    )
+
+
+def _unusable_twins(jwk):
+    """Keys this validator cannot use, each under the real key's kid."""
+    weak = dict(jwk, n=jwk["n"][:170])  # about 1016 bits
+    return {
+        "identical copy": dict(jwk),
+        "PS256": dict(jwk, alg="PS256"),
+        "use enc": dict(jwk, use="enc"),
+        "EC": {"kty": "EC", "kid": jwk["kid"], "crv": "P-256", "x": "AAAA", "y": "AAAA"},
+        "too weak": weak,
+        "bad n": dict(jwk, n="!!!"),
+        "no e": {k: v for k, v in jwk.items() if k != "e"},
+        "key_ops sign": dict(jwk, key_ops=["sign"]),
+        "not an object": "x",
+    }
+
+
+@pytest.mark.parametrize("twin", list(_unusable_twins({"kid": "k", "n": "AQAB", "e": "AQAB"})))
+@pytest.mark.parametrize("first", [True, False], ids=["twin-first", "twin-last"])
+def test_a_twin_that_cannot_be_used_never_spoils_the_real_key(local_issuer, twin, first, caplog):
+    caplog.set_level(logging.DEBUG, logger="wristband_mw")
+    jwk = local_issuer.jwks()["keys"][0]
+    other = _unusable_twins(jwk)[twin]
+    keys = [other, jwk] if first else [jwk, other]
+    v = _static_validator(local_issuer, keys)
+    assert_valid(v.validate(local_issuer.mint()))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_two_different_keys_under_one_kid_make_only_that_kid_unusable(local_issuer, caplog):
+    caplog.set_level(logging.DEBUG, logger="wristband_mw")
+    clash = local_issuer.add_key()
+    fine = local_issuer.add_key()
+    published = local_issuer.jwks()["keys"]
+    by_kid = {k["kid"]: k for k in published}
+    impostor = dict(by_kid[local_issuer.kid], kid=clash)  # another key under clash's kid
+    v = _static_validator(local_issuer, [by_kid[clash], impostor, by_kid[fine], by_kid[local_issuer.kid]])
+    for signer in (clash,):
+        result = v.validate(local_issuer.mint(kid=signer))
+        assert result.error is ErrorCode.UNKNOWN_KEY, result
+    forged = local_issuer.mint(kid=local_issuer.kid, headers={"kid": clash})  # signed by the impostor's key
+    assert v.validate(forged).error is ErrorCode.UNKNOWN_KEY
+    assert_valid(v.validate(local_issuer.mint(kid=fine)))
+    assert_valid(v.validate(local_issuer.mint()))
+    assert sorted(v.stats()["cached_kids"]) == sorted([fine, local_issuer.kid])
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and clash in warnings[0], warnings
+
+
+def test_a_fetched_set_with_a_clashing_kid_keeps_the_others_and_logs_once(local_issuer, caplog):
+    caplog.set_level(logging.DEBUG, logger="wristband_mw")
+    clash = local_issuer.add_key()
+    published = {k["kid"]: k for k in local_issuer.jwks()["keys"]}
+    document = {"keys": [published[clash], dict(published[local_issuer.kid], kid=clash), published[local_issuer.kid]]}
+    body = json.dumps(document).encode()
+    server = FaultServer(respond(200, b"\xef\xbb\xbf" + body))  # with a byte order mark, too (RFC 8259 8.1)
+    try:
+        v = create_wristband_jwt_validator(
+            WristbandJwtValidatorConfig(issuer=local_issuer.issuer, jwks_url=server.url(), verified_token_cache_size=0)
+        )
+        assert_valid(v.validate(local_issuer.mint()))
+        for _ in range(3):
+            assert v.validate(local_issuer.mint(kid=clash)).error is ErrorCode.UNKNOWN_KEY
+        assert server.hits == 1  # a clashing kid never causes a fetch
+        v.prefetch()  # the same set again (as a TTL refresh would fetch it): no second warning
+        assert server.hits == 2
+        assert v.validate(local_issuer.mint(kid=clash)).error is ErrorCode.UNKNOWN_KEY
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and clash in warnings[0], warnings
+        v.close()
     finally:
         server.close()

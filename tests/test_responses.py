@@ -117,6 +117,19 @@ def test_keys_unavailable_is_503_with_retry_after(failures):
     assert failure.headers == (("Retry-After", "30"),)
 
 
+@pytest.mark.parametrize(("remaining", "header"), [(0.2, "1"), (1.0, "1"), (1.01, "2"), (15.5, "16"), (None, "30")])
+def test_retry_after_says_what_the_backoff_has_left(remaining, header):
+    failures = FailureFactory(REALM, retry_after=30, retry_after_source=lambda: remaining)
+    failure = failures.invalid_token(ErrorCode.KEYS_UNAVAILABLE)
+    assert (failure.status, failure.code, failure.headers) == (
+        503,
+        ErrorCode.KEYS_UNAVAILABLE,
+        (("Retry-After", header),),
+    )
+    assert failure.description == TOKEN_DESCRIPTIONS[ErrorCode.KEYS_UNAVAILABLE]
+    assert failures.invalid_token(ErrorCode.EXPIRED).status == 401  # other refusals never ask
+
+
 def test_invalid_request(failures):
     failure = failures.invalid_request("No token provided")
     assert (failure.status, failure.error) == (400, "invalid_request")

@@ -417,7 +417,7 @@ def _details(
         "kid_in_jwks": None if jwks_kids is None or kid is None else kid in jwks_kids,
         "jwks_kids": jwks_kids,
         "issuer": validator.issuer,
-        "jwks_url": validator.config.jwks_url,
+        "jwks_url": validator.config.resolved_jwks_url,
     }
     for name in ("exp", "nbf", "iat"):
         value = claims.get(name)

@@ -42,9 +42,11 @@ class WristbandJwtValidatorConfig:
 
     Parameters:
         wristband_application_vanity_domain: your Wristband application's vanity domain,
-            a bare host such as ``"auth.yourapp.io"``. Sets ``issuer`` to
-            ``https://{domain}`` and ``jwks_url`` to ``https://{domain}/api/v1/oauth2/jwks``.
-            May be omitted when ``issuer`` and ``jwks_url`` (or ``jwks``) are given.
+            a bare host such as ``"auth.yourapp.io"``. When ``issuer`` / ``jwks_url`` are
+            not passed, ``resolved_issuer`` is ``https://{domain}`` and
+            ``resolved_jwks_url`` is ``https://{domain}/api/v1/oauth2/jwks`` (the fields
+            themselves stay ``None``: they hold what was passed). May be omitted when
+            ``issuer`` and ``jwks_url`` (or ``jwks``) are given.
         jwks_cache_max_size: how many signing keys to keep (LRU); falsy means 20.
         jwks_cache_ttl: milliseconds a fetched key set counts as fresh, from the fetch
             (never sliding); then it is refreshed in the background. ``None`` keeps keys
@@ -100,17 +102,12 @@ class WristbandJwtValidatorConfig:
                 raise ValueError(
                     "pass wristband_application_vanity_domain (e.g. 'auth.yourapp.io'), or issuer with jwks_url"
                 )
-            set_(self, "issuer", f"https://{domain}")
         elif not isinstance(self.issuer, str) or not self.issuer.strip() or self.issuer != self.issuer.strip():
             raise ValueError(
                 "issuer must be a non-empty string without surrounding whitespace, e.g. 'https://auth.yourapp.io'"
             )
-        if self.jwks_url is None and self.jwks is None:
-            if domain is None:
-                raise ValueError(
-                    "pass jwks_url (or a static jwks) when wristband_application_vanity_domain is not given"
-                )
-            set_(self, "jwks_url", f"https://{domain}{WRISTBAND_JWKS_PATH}")
+        if self.jwks_url is None and self.jwks is None and domain is None:
+            raise ValueError("pass jwks_url (or a static jwks) when wristband_application_vanity_domain is not given")
         if self.jwks_url is not None:
             validate_jwks_url(self.jwks_url)
         if self.jwks is not None and not isinstance(self.jwks, Mapping):
@@ -147,6 +144,36 @@ class WristbandJwtValidatorConfig:
             raise ValueError("jwks_stale_if_error must be a number of seconds >= 0")
         if not _is_int(self.verified_token_cache_size) or self.verified_token_cache_size < 0:
             raise ValueError("verified_token_cache_size must be an integer >= 0 (0 disables the cache)")
+
+    @property
+    def resolved_issuer(self) -> str:
+        """The ``iss`` tokens must carry: ``issuer``, else ``https://{vanity domain}``.
+
+        Computed from the fields on every read, so a ``dataclasses.replace`` copy with
+        another domain derives its own issuer.
+
+        Example::
+
+            WristbandJwtValidatorConfig("auth.yourapp.io").resolved_issuer  # 'https://auth.yourapp.io'
+        """
+        if self.issuer is not None:
+            return self.issuer
+        return f"https://{self.wristband_application_vanity_domain}"
+
+    @property
+    def resolved_jwks_url(self) -> Optional[str]:
+        """Where keys are fetched: ``jwks_url``, else the vanity domain's JWKS; ``None`` with a static ``jwks``.
+
+        Example::
+
+            WristbandJwtValidatorConfig("auth.yourapp.io").resolved_jwks_url
+            # 'https://auth.yourapp.io/api/v1/oauth2/jwks'
+        """
+        if self.jwks_url is not None:
+            return self.jwks_url
+        if self.jwks is not None or self.wristband_application_vanity_domain is None:
+            return None
+        return f"https://{self.wristband_application_vanity_domain}{WRISTBAND_JWKS_PATH}"
 
     @property
     def audiences(self) -> Tuple[str, ...]:

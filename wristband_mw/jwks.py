@@ -1,31 +1,42 @@
 """Fetch a JWKS over HTTP(S) and turn it into verification keys.
 
 Fetching is deliberately narrow: one ``urllib3.PoolManager`` per client (TLS
-verified, connections reused), one deadline for the whole fetch however slowly the
-server trickles bytes, a 1 MiB cap on the body, no content encodings, and at most
-three redirects, each to an ``https`` URL. Parsing is forgiving in one way only:
-a key this package cannot use (not RSA, under 2048 bits, ``use`` other than
-``sig``, missing ``n``/``e``) is skipped with a debug log instead of breaking the
-whole set. A set with no usable key, or with two usable keys sharing a ``kid``,
-is refused as a whole, so a broken endpoint never replaces good cached keys.
+verified, connections reused; a forked child gets a pool of its own), one deadline
+for the whole fetch (connect, TLS, status line, headers, body and redirects: a
+watchdog shuts the fetch's sockets down when it passes, however slowly the server
+trickles bytes), a 1 MiB cap on the body, no content encodings, and at most three
+redirects, each to an ``https`` URL.
+
+A key set is judged key by key: a key this package cannot use (not RSA, under 2048
+bits, ``use`` other than ``sig``, missing ``n``/``e``, ...) is skipped with a debug
+log and never affects the others; identical duplicates count once; two different
+usable keys under one ``kid`` make only that kid unusable, since
+neither can be trusted to be the one the issuer signs with. A set with no usable
+key at all is refused, so a broken endpoint never replaces good cached keys. A body
+starting with a UTF-8 byte order mark is accepted (RFC 8259 section 8.1).
 """
 
 from __future__ import annotations
 
 import binascii
+import contextlib
 import logging
 import re
+import socket
+import threading
 import time
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .errors import JwksError
 from .jose_adapter import VerificationKey, build_verification_key
 from .tokens import strict_json_object
 
-__all__ = ["JwksClient", "is_loopback_host", "parse_jwks", "validate_jwks_url"]
+__all__ = ["JwksClient", "is_loopback_host", "judge_jwks", "parse_jwks", "validate_jwks_url"]
 
 logger = logging.getLogger("wristband_mw")
 
@@ -35,17 +46,33 @@ MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 16384
 MAX_KEYS = 100
 MAX_KID_LENGTH = 256
+_NUM_POOLS = 2  # the JWKS host, and one redirect target
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _LOOPBACK_NAMES = {"localhost", "localhost.", "::1"}
+_IPV4_OCTET = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+_BOM = b"\xef\xbb\xbf"
 
 
 def is_loopback_host(host: str) -> bool:
-    """True for ``localhost``, ``127.0.0.0/8`` and ``::1``."""
-    host = host.lower().strip("[]")
+    """True for ``localhost``, ``127.0.0.0/8`` and ``::1``, spelt in ASCII only.
+
+    ``str.isdigit`` would take ``"127.0.0.\u0967"`` (a Devanagari one) for a digit; such
+    a host is no address at all and would be resolved through DNS as an IDN.
+
+    Example::
+
+        is_loopback_host("127.0.0.1")  # True
+        is_loopback_host("127.0.0.\u0967")  # False
+    """
+    if not host.isascii():
+        return False
+    host = host.lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
     if host in _LOOPBACK_NAMES:
         return True
     parts = host.split(".")
-    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) < 256 for p in parts)
+    return len(parts) == 4 and parts[0] == "127" and all(_IPV4_OCTET.fullmatch(p) for p in parts)
 
 
 def validate_jwks_url(url: str) -> None:
@@ -101,7 +128,21 @@ def _parse_key(jwk: Mapping[str, Any], algorithms: Iterable[str]) -> Verificatio
 
 
 def parse_jwks(document: object, algorithms: Iterable[str]) -> Dict[str, VerificationKey]:
-    """Usable keys of a JWKS document by ``kid``; ``JwksError`` when there are none."""
+    """Usable keys of a JWKS document by ``kid``; ``JwksError`` when there are none.
+
+    Each key is judged on its own (see the module docstring); a kid held by two
+    different usable keys is left out, with one warning per document.
+
+    Example::
+
+        keys = parse_jwks({"keys": [jwk]}, ["RS256"])  # {"kid-1": VerificationKey(...)}
+    """
+    keys, _ = judge_jwks(document, algorithms)
+    return keys
+
+
+def judge_jwks(document: object, algorithms: Iterable[str]) -> Tuple[Dict[str, VerificationKey], FrozenSet[str]]:
+    """The usable keys by ``kid``, and the kids left out because two different keys claim them."""
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), (list, tuple)):
         raise JwksError('JWKS must be a JSON object with a "keys" array')
     entries: Sequence[Any] = document["keys"]
@@ -109,6 +150,7 @@ def parse_jwks(document: object, algorithms: Iterable[str]) -> Dict[str, Verific
         raise JwksError(f"JWKS has {len(entries)} keys; at most {MAX_KEYS} are accepted")
     algorithms = tuple(algorithms)
     keys: Dict[str, VerificationKey] = {}
+    conflicted: Dict[str, None] = {}
     for index, jwk in enumerate(entries):
         if not isinstance(jwk, Mapping):
             logger.debug("JWKS key #%d skipped: not an object", index)
@@ -118,12 +160,129 @@ def parse_jwks(document: object, algorithms: Iterable[str]) -> Dict[str, Verific
         except ValueError as exc:
             logger.debug("JWKS key #%d skipped: %s", index, exc)
             continue
-        if key.kid in keys:
-            raise JwksError(f"JWKS has more than one usable key with kid {key.kid!r}")
-        keys[key.kid] = key
+        if key.kid in conflicted:
+            continue
+        held = keys.get(key.kid)
+        if held is None or (not held.verifiers and key.verifiers):
+            # A key restricted to an algorithm not allowed here (e.g. PS256) verifies
+            # nothing: it is kept only to say "disallowed algorithm", and yields its kid.
+            keys[key.kid] = key
+        elif held.same_as(key) or not key.verifiers:
+            continue
+        else:
+            # Which of the two does the issuer sign with? Neither can be trusted.
+            del keys[key.kid]
+            conflicted[key.kid] = None
+    clashes = ", ".join(repr(kid[:64]) for kid in conflicted)
     if not keys:
+        if conflicted:
+            raise JwksError(f"JWKS has no usable RSA signing key: different keys share kid {clashes}")
         raise JwksError("JWKS has no usable RSA signing key")
-    return keys
+    if conflicted:  # the key store warns, once per clash rather than once per refresh
+        logger.debug("JWKS has different usable keys under kid %s", clashes)
+    return keys, frozenset(conflicted)
+
+
+class _Deadline:
+    """The one deadline of a fetch: at ``expires``, every socket it watches is shut down.
+
+    Socket timeouts bound each ``recv``, not a fetch: a server trickling header bytes
+    stays within any of them. Shutting the socket down wakes whatever read is blocked
+    on it (plain or TLS, status line, headers or body) at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expires = time.monotonic() + seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: List[socket.socket] = []
+        self._finished = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.name = "wristband_mw-jwks-deadline"
+        self._timer.start()
+
+    def watch(self, sock: Optional[socket.socket]) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            if self._finished:
+                return
+            if not self.expired:
+                self._sockets.append(sock)
+                return
+        _shut(sock)
+
+    def finish(self) -> None:
+        """The fetch is over: its sockets (maybe pooled now) are no longer ours to shut."""
+        self._timer.cancel()
+        with self._lock:
+            self._finished = True
+            self._sockets.clear()
+
+    def passed(self) -> bool:
+        return self.expired or time.monotonic() >= self.expires
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.expired = True
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    # The base class's shutdown: on a TLS socket it acts on the descriptor only, leaving
+    # the SSL object to the thread reading from it. OSError: already closed, no one waits.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_current = threading.local()  # the deadline of the fetch this thread is running
+
+
+def _watch(sock: Optional[socket.socket]) -> None:
+    deadline: Optional[_Deadline] = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.watch(sock)
+
+
+class _DeadlineHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(sock)  # from here on, TCP is up: TLS and everything after is watched
+        return sock
+
+    def getresponse(self) -> Any:
+        _watch(self.sock)  # a reused keep-alive connection was created by an earlier fetch
+        return super().getresponse()
+
+
+class _DeadlineHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(sock)
+        return sock
+
+    def getresponse(self) -> Any:
+        _watch(self.sock)
+        return super().getresponse()
+
+
+class _DeadlineHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+def _watched(pool: urllib3.PoolManager) -> urllib3.PoolManager:
+    """``pool``, made to create connections whose sockets the fetch deadline can shut."""
+    pool.pool_classes_by_scheme = {"http": _DeadlineHTTPConnectionPool, "https": _DeadlineHTTPSConnectionPool}
+    return pool
 
 
 class JwksClient:
@@ -148,11 +307,31 @@ class JwksClient:
         self.url = url
         self.algorithms = tuple(algorithms)
         self.timeout = timeout
-        self._pool = pool or urllib3.PoolManager(num_pools=2, maxsize=1, cert_reqs="CERT_REQUIRED")
+        self._pool = _watched(pool or _new_pool())
+        self.conflicted_kids: FrozenSet[str] = frozenset()  # of the last fetched set
 
     def fetch(self) -> Dict[str, VerificationKey]:
-        """Fetch the JWKS now; ``JwksError`` on any failure, with a reason safe to log."""
-        deadline = time.monotonic() + self.timeout
+        """Fetch the JWKS now; ``JwksError`` on any failure, with a reason safe to log.
+
+        The whole fetch, redirects included, ends within ``timeout`` seconds.
+        """
+        deadline = _Deadline(self.timeout)
+        _current.deadline = deadline
+        try:
+            return self._fetch(deadline)
+        finally:
+            _current.deadline = None
+            deadline.finish()
+
+    def after_fork_in_child(self) -> None:
+        """Forget the parent's pooled connections: a child must never read from a shared socket.
+
+        The parent's sockets are only dropped, never closed or shut down here: the
+        descriptors are shared with the parent, which may still be using them.
+        """
+        self._pool = _watched(_fresh_like(self._pool))
+
+    def _fetch(self, deadline: _Deadline) -> Dict[str, VerificationKey]:
         url = self.url
         for _ in range(MAX_REDIRECTS + 1):
             status, location, body = self._get(url, deadline)
@@ -163,17 +342,26 @@ class JwksClient:
                 continue
             if status != 200:
                 raise JwksError(f"JWKS endpoint answered HTTP {status}")
+            if deadline.passed():  # the watchdog may have cut a close-delimited body short
+                raise self._timed_out()
+            if body.startswith(_BOM):
+                body = body[len(_BOM) :]
             try:
                 document = strict_json_object(body)
             except ValueError as exc:
                 raise JwksError(f"JWKS is not valid JSON: {exc}") from None
-            keys = parse_jwks(document, self.algorithms)
+            keys, self.conflicted_kids = judge_jwks(document, self.algorithms)
             logger.debug("fetched JWKS from %s: kids %s", self.url, sorted(keys))
             return keys
         raise JwksError(f"JWKS endpoint redirected more than {MAX_REDIRECTS} times")
 
-    def _get(self, url: str, deadline: float) -> Tuple[int, Optional[str], bytes]:
-        remaining = deadline - time.monotonic()
+    def _timed_out(self) -> JwksError:
+        return JwksError(f"JWKS fetch timed out: took longer than {self.timeout:g} s")
+
+    def _get(self, url: str, deadline: _Deadline) -> Tuple[int, Optional[str], bytes]:
+        remaining = deadline.expires - time.monotonic()
+        if remaining <= 0:
+            raise self._timed_out()
         try:
             response = self._pool.request(
                 "GET",
@@ -185,7 +373,9 @@ class JwksClient:
                 preload_content=False,
                 decode_content=False,
             )
-        except urllib3.exceptions.HTTPError as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if deadline.passed():
+                raise self._timed_out() from None
             raise JwksError(f"JWKS fetch failed: {type(exc).__name__}: {_short(exc)}") from None
         try:
             if response.status != 200:
@@ -201,7 +391,7 @@ class JwksClient:
             response.release_conn()
         return result
 
-    def _read_checked_body(self, response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+    def _read_checked_body(self, response: urllib3.BaseHTTPResponse, deadline: _Deadline) -> bytes:
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             raise JwksError(f"JWKS response uses Content-Encoding {encoding[:40]!r}; identity was asked for")
@@ -210,17 +400,19 @@ class JwksClient:
             raise JwksError(f"JWKS body of {declared} bytes is over the {MAX_JWKS_BYTES}-byte limit")
         return self._read_body(response, deadline)
 
-    def _read_body(self, response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+    def _read_body(self, response: urllib3.BaseHTTPResponse, deadline: _Deadline) -> bytes:
         chunks: List[bytes] = []
         size = 0
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline.expires - time.monotonic()
             if remaining <= 0:
-                raise JwksError(f"JWKS fetch took longer than {self.timeout:g} s")
+                raise self._timed_out()
             _set_read_timeout(response, remaining)
             try:
                 chunk = response.read1(65536)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if deadline.passed():
+                    raise self._timed_out() from None
                 raise JwksError(f"JWKS fetch failed while reading: {type(exc).__name__}: {_short(exc)}") from None
             if not chunk:
                 return b"".join(chunks)
@@ -232,6 +424,26 @@ class JwksClient:
     def close(self) -> None:
         """Close pooled connections."""
         self._pool.clear()
+
+
+def _new_pool() -> urllib3.PoolManager:
+    return urllib3.PoolManager(num_pools=_NUM_POOLS, maxsize=1, cert_reqs="CERT_REQUIRED")
+
+
+def _fresh_like(pool: urllib3.PoolManager) -> urllib3.PoolManager:
+    """An empty manager configured like ``pool`` (same TLS trust, sizes, proxy), sharing no connection."""
+    if isinstance(pool, urllib3.ProxyManager):
+        settings = {k: v for k, v in pool.connection_pool_kw.items() if not k.startswith("_proxy")}
+        return urllib3.ProxyManager(
+            pool.proxy.url if pool.proxy is not None else "",
+            _NUM_POOLS,
+            headers=pool.headers,
+            proxy_headers=pool.proxy_headers,
+            proxy_ssl_context=pool.proxy_ssl_context,
+            use_forwarding_for_https=bool(pool.proxy_config and pool.proxy_config.use_forwarding_for_https),
+            **settings,
+        )
+    return urllib3.PoolManager(_NUM_POOLS, headers=pool.headers, **pool.connection_pool_kw)
 
 
 def _set_read_timeout(response: urllib3.BaseHTTPResponse, seconds: float) -> None:

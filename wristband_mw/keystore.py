@@ -17,20 +17,35 @@ or ``unavailable``. Behind that question:
 * **Stale-if-error**: while refreshes fail, the last good keys keep verifying for up
   to ``jwks_stale_if_error`` seconds past their TTL (one warning per failure streak),
   then they are dropped.
+* **Back-off while the JWKS fails**: a failed fetch (an error, or a set with no usable
+  key such as ``{"keys": []}``) starts a back-off of 1 s, doubling with each further
+  failure up to ``jwks_refresh_cooldown``. No lookup starts a fetch during it: with no
+  usable key set (cold start, keys expired past stale-if-error) requests fail at once
+  with ``keys_unavailable``, and :meth:`KeyStore.retry_after` says how long is left.
+  The first success ends it; :meth:`KeyStore.prefetch` always fetches.
+* **One deadline**: a fetch ends within ``jwks_fetch_timeout`` (see
+  :mod:`wristband_mw.jwks`), and a request waiting on someone else's fetch waits no
+  longer than that fetch's deadline.
+* **Fork safety**: a child process (gunicorn ``--preload``, uWSGI without
+  ``lazy-apps``) keeps the cached keys and their age but gets fresh locks, its own
+  connection pool and no in-flight fetch, through ``os.register_at_fork``, or, where a
+  server forks without Python's hooks, by a process-id check before any fetch.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from typing import Callable, Dict, Mapping, Optional, Tuple, Union
+import weakref
+from typing import Callable, Dict, FrozenSet, Mapping, Optional, Tuple, Union
 
 from .cache import LRUCache
 from .config import DEFAULT_JWKS_CACHE_MAX_SIZE, WristbandJwtValidatorConfig
 from .errors import ErrorCode, JwksError, safe_echo
 from .jose_adapter import VerificationKey
-from .jwks import JwksClient, parse_jwks
+from .jwks import JwksClient, judge_jwks
 from .stats import Counters
 
 __all__ = ["KeyStore", "KeyOutcome"]
@@ -41,15 +56,20 @@ logger = logging.getLogger("wristband_mw")
 KeyOutcome = Union[VerificationKey, Tuple[ErrorCode, str]]
 
 _ROUTINE, _UNKNOWN_KID = "routine", "unknown kid"
+FIRST_BACKOFF = 1.0  # seconds after the first failed fetch; doubles up to the cool-down
+_FOLLOWER_GRACE = 0.25  # past the leader's deadline, for it to record the outcome
 
 
 class _Flight:
     """One fetch in progress; followers wait on ``done`` and read ``error``."""
 
-    __slots__ = ("done", "error", "keys", "started")
+    __slots__ = ("done", "ends_by", "error", "keys", "kind", "started")
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, timeout: float, kind: str) -> None:
         self.started = started
+        self.kind = kind
+        # Real time, not the injectable clock: the fetch's deadline is real time too.
+        self.ends_by = time.monotonic() + timeout + _FOLLOWER_GRACE
         self.done = threading.Event()
         self.error: Optional[str] = None
         self.keys: Mapping[str, VerificationKey] = {}
@@ -61,7 +81,7 @@ class KeyStore:
     Parameters:
         config: the validator configuration (TTL, sizes, cool-down, timeouts).
         counters: where to count hits, misses, fetches and cool-down rejections.
-        client: fetches the JWKS; built from ``config.jwks_url`` when omitted.
+        client: fetches the JWKS; built from ``config.resolved_jwks_url`` when omitted.
         clock: monotonic clock, injectable for tests.
     """
 
@@ -78,7 +98,7 @@ class KeyStore:
         self._ttl = config.jwks_cache_ttl_seconds
         self._stale_if_error = float(config.jwks_stale_if_error)
         self._cooldown = float(config.jwks_refresh_cooldown)
-        self._wait_limit = config.jwks_fetch_timeout * 4 + 1  # followers never wait forever
+        self._timeout = float(config.jwks_fetch_timeout)
         max_size = config.jwks_cache_max_size or DEFAULT_JWKS_CACHE_MAX_SIZE
         self._keys: LRUCache[str, VerificationKey] = LRUCache(max_size, clock=clock)
         self._lock = threading.Lock()
@@ -89,17 +109,24 @@ class KeyStore:
         self._cooldown_until = float("-inf")
         self._cooldown_error: Optional[str] = None
         self._failing = False
+        self._backoff_step = 0  # failed fetches in a row
+        self._backoff_until = float("-inf")
+        self._last_error: Optional[str] = None
+        self._conflicted: FrozenSet[str] = frozenset()  # kids claimed by two different keys
         self.client: Optional[JwksClient] = None
         if config.jwks is not None:
             try:
-                static_keys = parse_jwks(config.jwks, config.algorithms)
+                static_keys, conflicted = judge_jwks(config.jwks, config.algorithms)
             except JwksError as exc:  # a configuration mistake, reported like the others
                 raise ValueError(f"jwks: {exc}") from None
+            self._note_conflicts(conflicted)
             self._store(static_keys, self._clock())
             self._refresh_due_at = float("inf")
         else:
-            url = config.jwks_url or ""  # the config guarantees a URL when there is no static jwks
+            url = config.resolved_jwks_url or ""  # the config guarantees a URL when there is no static jwks
             self.client = client or JwksClient(url, config.algorithms, config.jwks_fetch_timeout)
+        self._pid = os.getpid()
+        _LIVE_STORES.add(self)
 
     # -- the per-request questions ----------------------------------------------------
     def cached(self, kid: str) -> Optional[VerificationKey]:
@@ -127,20 +154,36 @@ class KeyStore:
 
     def immediate_failure(self, kid: str) -> Optional[Tuple[ErrorCode, str]]:
         """The answer for an uncached ``kid`` if it needs no fetch (cool-down or static keys)."""
-        if self.client is None:
+        if self.client is None or kid in self._conflicted:
             return _unknown(kid)
+        self._check_fork()
         with self._lock:
-            if self._flight is None and not self._needs_routine_fetch() and self._clock() < self._cooldown_until:
-                return self._cooldown_answer(kid)
+            if self._flight is None:
+                return self._no_fetch_answer(kid)
         return None
+
+    def retry_after(self) -> Optional[float]:
+        """Seconds until a lookup may fetch again while fetches fail, else ``None``.
+
+        What a ``keys_unavailable`` response's ``Retry-After`` should say.
+        """
+        now = self._clock()
+        with self._lock:
+            if not self._failing:
+                return None
+            until = self._backoff_until
+            if self._cooldown_error is not None:
+                until = max(until, self._cooldown_until)
+        return until - now if until > now else None
 
     def resolve(self, kid: str) -> KeyOutcome:
         """The key for ``kid``, fetching the JWKS if policy allows; may block up to the timeout."""
         key = self._keys.get(kid)
         if key is not None:
             return key
-        if self.client is None:
+        if self.client is None or kid in self._conflicted:
             return _unknown(kid)
+        self._check_fork()
         with self._lock:
             key = self._keys.get(kid)
             if key is not None:
@@ -149,18 +192,20 @@ class KeyStore:
             if self._flight is not None:
                 flight, leader = self._flight, False
             else:
+                answer = self._no_fetch_answer(kid)
+                if answer is not None:
+                    return answer
                 if not self._needs_routine_fetch():
-                    now = self._clock()
-                    if now < self._cooldown_until:
-                        return self._cooldown_answer(kid)
-                    self._cooldown_until = now + self._cooldown
+                    self._cooldown_until = self._clock() + self._cooldown
                     self._cooldown_error = None
                     kind = _UNKNOWN_KID
-                flight, leader = self._new_flight(), True
+                flight, leader = self._new_flight(kind), True
         if leader:
             self._fly(flight, kind)
-        elif not flight.done.wait(self._wait_limit):
+        elif not flight.done.wait(max(flight.ends_by - time.monotonic(), 0.0)):
             return ErrorCode.KEYS_UNAVAILABLE, "Failed to get signing key: JWKS fetch did not finish in time"
+        if kid in self._conflicted:
+            return _unknown(kid)
         key = self._keys.get(kid)
         if key is not None:
             return key
@@ -184,12 +229,13 @@ class KeyStore:
         """Fetch now (joining a fetch in progress); ``JwksError`` if it fails."""
         if self.client is None:
             return
+        self._check_fork()
         with self._lock:
             leader = self._flight is None
-            flight = self._new_flight() if self._flight is None else self._flight
+            flight = self._new_flight(_ROUTINE) if self._flight is None else self._flight
         if leader:
             self._fly(flight, _ROUTINE)
-        elif not flight.done.wait(self._wait_limit):
+        elif not flight.done.wait(max(flight.ends_by - time.monotonic(), 0.0)):
             raise JwksError("JWKS fetch did not finish in time")
         if flight.error is not None:
             raise JwksError(flight.error)
@@ -207,6 +253,27 @@ class KeyStore:
             return False
         return self._clock() >= self._fetched_at + self._ttl + self._stale_if_error
 
+    def _note_conflicts(self, conflicted: FrozenSet[str]) -> None:
+        """Remember the kids two different keys claim; warn once per new clash, not per refresh."""
+        new = conflicted - self._conflicted
+        if new:
+            logger.warning(
+                "JWKS %s has different usable keys under kid %s; tokens with that kid are refused",
+                self._url,
+                ", ".join(repr(kid[:64]) for kid in sorted(new)),
+            )
+        self._conflicted = conflicted
+
+    def _no_fetch_answer(self, kid: str) -> Optional[Tuple[ErrorCode, str]]:
+        """Under the lock, with no fetch in flight: the answer if policy allows no fetch now."""
+        now = self._clock()
+        if now < self._cooldown_until and not self._needs_routine_fetch():
+            return self._cooldown_answer(kid)
+        if now < self._backoff_until:
+            self._counters.incr("backoff_rejections")
+            return ErrorCode.KEYS_UNAVAILABLE, f"Failed to get signing key: {self._last_error}"
+        return None
+
     def _cooldown_answer(self, kid: str) -> Tuple[ErrorCode, str]:
         self._counters.incr("cooldown_rejections")
         if self._cooldown_error is not None:
@@ -214,17 +281,18 @@ class KeyStore:
         return _unknown(kid)
 
     def _refresh_in_background(self) -> None:
+        self._check_fork()
         with self._lock:
             if self._flight is not None or self._clock() < self._next_refresh_attempt:
                 return
-            flight = self._new_flight()
+            flight = self._new_flight("refresh")
         threading.Thread(
             target=self._fly, args=(flight, "refresh"), name="wristband_mw-jwks-refresh", daemon=True
         ).start()
 
-    def _new_flight(self) -> _Flight:
+    def _new_flight(self, kind: str) -> _Flight:
         """Under the lock: start a fetch that others will wait on."""
-        flight = self._flight = _Flight(self._clock())
+        flight = self._flight = _Flight(self._clock(), self._timeout, kind)
         return flight
 
     def _fly(self, flight: _Flight, kind: str) -> None:
@@ -244,14 +312,22 @@ class KeyStore:
         with self._lock:
             if flight.error is None:
                 flight.keys = keys
+                self._note_conflicts(client.conflicted_kids if client is not None else frozenset())
                 self._store(keys, started)
                 self._next_refresh_attempt = float("-inf")  # a failure's back-off ends with a success
+                self._backoff_step = 0
+                self._backoff_until = float("-inf")
+                self._last_error = None
                 if self._failing:
                     logger.warning("JWKS fetch from %s succeeded again", self._url)
                 self._failing = False
                 self._counters.incr("jwks_fetches_ok")
             else:
                 self._next_refresh_attempt = started + self._cooldown
+                self._backoff_step += 1
+                delay = min(FIRST_BACKOFF * 2.0 ** min(self._backoff_step - 1, 30), self._cooldown)
+                self._backoff_until = self._clock() + delay
+                self._last_error = flight.error
                 if kind == _UNKNOWN_KID:
                     self._cooldown_error = flight.error
                 self._log_failure(kind, flight.error)
@@ -294,6 +370,56 @@ class KeyStore:
         if self._ttl is None or self.client is None:
             return None
         return self._ttl + self._stale_if_error
+
+    def _check_fork(self) -> None:
+        """Before anything that may fetch: notice a fork the at-fork hook did not see.
+
+        uWSGI forks its workers without running Python's at-fork hooks (unless
+        ``py-call-osafterfork`` is set), so the process id is checked too; only on the
+        paths that may fetch, never on a cache hit.
+        """
+        if self._pid != os.getpid():
+            with _FORK_LOCK:
+                if self._pid != os.getpid():
+                    self._after_fork_in_child()
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: fresh locks, no fetch in flight, a connection pool of its own.
+
+        Keys, the key set's age and the back-off timers are kept: the monotonic clock
+        is the same in the child, so they mean the same there.
+        """
+        self._lock = threading.Lock()
+        if self._flight is not None and self._flight.kind == _UNKNOWN_KID:
+            # That fetch started a cool-down whose outcome this process will never see.
+            self._cooldown_until = float("-inf")
+        self._flight = None  # the parent's fetch never finishes here; the child fetches on its own
+        renew_lock_after_fork(self._keys)
+        if self.client is not None:
+            self.client.after_fork_in_child()
+        self._pid = os.getpid()
+
+
+_LIVE_STORES: weakref.WeakSet[KeyStore] = weakref.WeakSet()
+# Taken only in a child that finds it was forked without the hook (never in the parent).
+_FORK_LOCK = threading.Lock()
+
+
+def renew_lock_after_fork(cache: object) -> None:
+    """Give a cache inherited through fork a fresh lock (the parent's may be held by a thread gone here)."""
+    if isinstance(getattr(cache, "_lock", None), type(threading.Lock())):
+        cache._lock = threading.Lock()  # type: ignore[attr-defined]
+
+
+def _reinit_after_fork() -> None:
+    global _FORK_LOCK
+    _FORK_LOCK = threading.Lock()
+    for store in list(_LIVE_STORES):
+        store._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
 def _unknown(kid: str) -> Tuple[ErrorCode, str]:

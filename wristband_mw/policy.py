@@ -240,7 +240,9 @@ class Guard:
         self.realm = realm
         self._on_error = on_error
         cooldown = validator.config.jwks_refresh_cooldown
-        self.failures = FailureFactory(realm, retry_after=min(max(math.ceil(cooldown), 1), 60))
+        self.failures = FailureFactory(
+            realm, retry_after=min(max(math.ceil(cooldown), 1), 60), retry_after_source=validator.keys_retry_after
+        )
         # Far more than any Bearer header needs; longer ones are refused unparsed.
         self._max_header = validator.config.max_token_bytes + 64
         self._default_responses: Dict[AuthFailure, ErrorResponse] = {}

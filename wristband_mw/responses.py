@@ -19,8 +19,9 @@ signing keys unavailable (JWKS down, key not cached)        503     none; ``Retr
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .errors import ErrorCode
 
@@ -105,9 +106,14 @@ def challenge(
 class FailureFactory:
     """Builds the :class:`AuthFailure` for each case, with challenges prepared once."""
 
-    def __init__(self, realm: str, retry_after: int) -> None:
+    def __init__(
+        self, realm: str, retry_after: int, retry_after_source: Optional[Callable[[], Optional[float]]] = None
+    ) -> None:
         self.realm = realm
         self.retry_after = retry_after
+        # While JWKS fetches fail, the key store's back-off says when to come back.
+        self._retry_after_source = retry_after_source
+        self._unavailable_by_seconds: Dict[int, AuthFailure] = {}
         self.no_credentials = AuthFailure(
             401, None, "Authentication required", ErrorCode.MISSING_TOKEN, (), (challenge(realm),)
         )
@@ -125,7 +131,22 @@ class FailureFactory:
 
     def invalid_token(self, code: ErrorCode) -> AuthFailure:
         """The token was refused by the validator."""
+        if code is ErrorCode.KEYS_UNAVAILABLE and self._retry_after_source is not None:
+            remaining = self._retry_after_source()
+            if remaining is not None:
+                return self._unavailable_for(max(1, math.ceil(remaining)))
         return self._token_failures[code]
+
+    def _unavailable_for(self, seconds: int) -> AuthFailure:
+        # Bounded: the back-off never exceeds the cool-down, so few distinct values exist.
+        failure = self._unavailable_by_seconds.get(seconds)
+        if failure is None:
+            description = TOKEN_DESCRIPTIONS[ErrorCode.KEYS_UNAVAILABLE]
+            headers = (("Retry-After", str(seconds)),)
+            failure = AuthFailure(503, None, description, ErrorCode.KEYS_UNAVAILABLE, (), headers)
+            if len(self._unavailable_by_seconds) < 4096:
+                self._unavailable_by_seconds[seconds] = failure
+        return failure
 
     def invalid_request(self, description: str) -> AuthFailure:
         """The Authorization header is malformed (400)."""

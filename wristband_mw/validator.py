@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
@@ -31,7 +33,7 @@ from .config import WristbandJwtValidatorConfig
 from .errors import ErrorCode, safe_echo
 from .jose_adapter import VerificationKey
 from .jwks import MAX_KID_LENGTH, MAX_RSA_BITS, MIN_RSA_BITS, JwksClient
-from .keystore import KeyOutcome, KeyStore
+from .keystore import KeyOutcome, KeyStore, renew_lock_after_fork
 from .payload import JWTPayload, JwtValidationResult
 from .stats import Counters
 from .tokens import ParsedToken, TokenParseError, parse_token
@@ -63,7 +65,20 @@ _EVENTS = (
     "jwks_fetches_failed",
     "stale_serves",
     "cooldown_rejections",
+    "backoff_rejections",
 )
+
+
+_LIVE_VALIDATORS: weakref.WeakSet[WristbandJwtValidator] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for validator in list(_LIVE_VALIDATORS):
+        validator._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # the key store registers its own part
+    os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
 def _fail(error: ErrorCode, message: str) -> JwtValidationResult:
@@ -143,15 +158,15 @@ class WristbandJwtValidator:
         size = config.verified_token_cache_size
         self._verified: Optional[LRUCache[bytes, _Verified]] = LRUCache(size, clock=monotonic) if size else None
         self._executor: Optional[ThreadPoolExecutor] = None
+        self._executor_pid = os.getpid()
+        _LIVE_VALIDATORS.add(self)
         # Header checks depend only on the encoded header and this config: an issuer uses
         # a handful of headers, so each is checked once (bounded: cleared when full).
         self._header_checks: Dict[bytes, _HeaderCheck] = {}
         # A client sends its token again and again: the last few are found without hashing.
         self._recent: Dict[str, _Verified] = {}
         # Everything the hot path compares against, computed once.
-        if config.issuer is None:  # the config always resolves one; keep mypy and -O honest
-            raise ValueError("config has no issuer")
-        self.issuer: str = config.issuer
+        self.issuer: str = config.resolved_issuer
         self._max_bytes = config.max_token_bytes
         self._algorithms = frozenset(config.algorithms)
         self._alg_list = ", ".join(config.algorithms)
@@ -200,6 +215,18 @@ class WristbandJwtValidator:
         """:meth:`prefetch` from async code, in a worker thread."""
         await self._offload(self._keys.prefetch)
 
+    def keys_retry_after(self) -> Optional[float]:
+        """Seconds left in the JWKS back-off while fetches fail, else ``None``.
+
+        The middlewares put it (rounded up) in a ``keys_unavailable`` response's
+        ``Retry-After``; code calling :meth:`validate` directly can do the same::
+
+            result = validator.validate(token)
+            if result.error is ErrorCode.KEYS_UNAVAILABLE:
+                retry_after = math.ceil(validator.keys_retry_after() or 30)
+        """
+        return self._keys.retry_after()
+
     def stats(self) -> Dict[str, Any]:
         """A snapshot of counters: results by code, cache hits and misses, fetches."""
         counts = self._counters.snapshot()
@@ -224,7 +251,16 @@ class WristbandJwtValidator:
         self._counters.incr(result.error.value if result.error is not None else "valid")
         return result
 
+    def _after_fork_in_child(self) -> None:
+        # The parent's worker threads do not exist here: the next validate_async starts
+        # a pool of its own. Caches and counters are kept (a warm worker is the point).
+        self._executor = None
+        self._executor_pid = os.getpid()
+        renew_lock_after_fork(self._verified)
+
     async def _offload(self, func: Callable[..., Any], *args: Any) -> Any:
+        if self._executor_pid != os.getpid():  # forked without the at-fork hook (uWSGI)
+            self._after_fork_in_child()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wristband_mw-jwks")
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
