@@ -11,10 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wristband_mw import ErrorCode, WristbandJwtValidatorConfig, create_wristband_jwt_validator
-from wristband_mw.payload import FrozenDict
+from wristband_mw.payload import FrozenDict, FrozenList
 from wristband_mw.testing import LocalIssuer
 from wristband_mw.tokens import (
+    MAX_INT_CHARS,
+    MAX_JSON_COMMAS,
+    MAX_JSON_CONTAINERS,
     MAX_JSON_DEPTH,
+    MAX_JSON_DOTS,
     TokenParseError,
     b64url_decode,
     check_depth,
@@ -251,16 +255,19 @@ def test_check_depth_counts_containers():
 
 def test_parsed_claims_are_immutable_all_the_way_down(issuer):
     payload = parse_token(issuer.mint(x=nested(3), y={"a": [1, {"b": [2]}]})).payload
-    assert payload["x"] == (((1,),),)
-    assert payload["y"] == {"a": (1, {"b": (2,)})}
+    assert payload["x"] == [[[1]]]
+    assert payload["y"] == {"a": [1, {"b": [2]}]}
     assert isinstance(payload["y"], FrozenDict) and isinstance(payload["y"]["a"][1], FrozenDict)
+    assert isinstance(payload["x"][0], FrozenList) and isinstance(payload["x"][0], list)
     with pytest.raises(TypeError):
         payload["y"]["a"][1]["b"] = 3
+    with pytest.raises(TypeError):
+        payload["y"]["a"].append(3)
 
 
 def test_strict_json_object_accepts_plain_objects():
-    # Arrays come back as tuples and nested objects read-only: parsed claims are immutable.
-    assert strict_json_object(b'{"a":1,"b":[1,2],"c":{"d":null}}') == {"a": 1, "b": (1, 2), "c": {"d": None}}
+    # Arrays come back as read-only lists and nested objects read-only: parsed claims are immutable.
+    assert strict_json_object(b'{"a":1,"b":[1,2],"c":{"d":null}}') == {"a": 1, "b": [1, 2], "c": {"d": None}}
     assert strict_json_object('{"\u00e9":"\u00fc"}'.encode()) == {"\u00e9": "\u00fc"}
 
 
@@ -287,3 +294,54 @@ def test_property_three_random_segments_never_raise(segments):
         parse_token(".".join(segments))
     except TokenParseError as exc:
         assert str(exc) == "Invalid JWT encoding"
+
+
+# -- bounded work for forged JSON (issue 9 section 5) ------------------------------------------
+
+
+def _payload_with(issuer, raw_member: bytes) -> bytes:
+    claims = json.dumps(issuer.claims(), separators=(",", ":")).encode()
+    return claims[:-1] + b',"x":' + raw_member + b"}"
+
+
+@pytest.mark.parametrize(
+    ("name", "member"),
+    [
+        ("containers", b"[" + b",".join([b"[]"] * MAX_JSON_CONTAINERS) + b"]"),
+        ("commas", b"[" + b",".join([b"0"] * (MAX_JSON_COMMAS + 1)) + b"]"),
+        ("dots", b"[" + b",".join([b"0.5"] * (MAX_JSON_DOTS + 1)) + b"]"),
+        ("deep", b"[" * 2000 + b"]" * 2000),
+    ],
+)
+def test_too_many_values_refused_before_parsing(issuer, validator, name, member):
+    assert_malformed(validator, raw_token(json.dumps(header_for(issuer)).encode(), _payload_with(issuer, member)))
+    # The same bounds hold for the header.
+    header = json.dumps(header_for(issuer)).encode()[:-1] + b',"x":' + member + b"}"
+    assert_malformed(validator, raw_token(header, json.dumps(issuer.claims()).encode()))
+
+
+@pytest.mark.parametrize(
+    "literal", [b"7" * (MAX_INT_CHARS + 1), b"7" * 4299, b"1." + b"1" * 30, b"12345678e-300", b"-0." + b"0" * 40]
+)
+def test_overlong_number_literals_are_out_of_range(issuer, validator, literal):
+    token = issuer.sign(header_for(issuer), _payload_with(issuer, literal))
+    result = validator.validate(token)
+    assert (result.error, result.error_message) == (
+        ErrorCode.INVALID_CLAIM,
+        "Invalid claim: a JSON number is out of range",
+    )
+
+
+def test_claims_within_the_bounds_still_pass(issuer, validator):
+    # A generous custom claim: many roles, nested objects, fractions, long integers.
+    roles = [f"role-{i}" for i in range(MAX_JSON_COMMAS - 40)]
+    extra = {"roles": roles, "org": {"ids": [1, 2, 3], "w": 0.125}, "big": int("9" * MAX_INT_CHARS)}
+    token = issuer.mint(**extra, score=1.7976931348623157e308, tiny=5e-324)
+    result = validator.validate(token)
+    assert result.is_valid, result.error_message
+    assert result.payload["roles"] == roles and result.payload["big"] == int("9" * MAX_INT_CHARS)
+
+
+def test_the_limits_leave_room_for_real_tokens():
+    # A Wristband access token uses 1 container, about 15 commas and a few dots.
+    assert MAX_JSON_CONTAINERS >= 2 * MAX_JSON_DEPTH and MAX_JSON_COMMAS >= 64 and MAX_JSON_DOTS >= 32
