@@ -8,7 +8,8 @@ cheapest first, so forged garbage costs microseconds and never causes a JWKS fet
    a token seen before only has ``exp``/``nbf`` and its key's trust rechecked;
 2. size, structure and encoding (:mod:`wristband_mw.tokens`);
 3. ``alg`` allow-list, ``typ``, refused header features, ``kid``;
-4. ``iss``, then ``exp``/``nbf``/``iat`` (JSON numbers only);
+4. ``iss``, then ``exp``/``nbf``/``iat`` (JSON numbers only), then ``sub`` and ``jti``
+   (when present: non-empty strings of printable characters);
 5. the key by ``kid`` (:mod:`wristband_mw.keystore`), then the signature through a
    pre-built python-jose key object, then ``aud``.
 
@@ -45,6 +46,11 @@ logger = logging.getLogger("wristband_mw")
 MIN_TIMESTAMP = -62_135_596_800
 MAX_TIMESTAMP = 253_402_300_799
 _REFUSED_HEADER_PARAMS = frozenset({"crit", "b64", "zip", "enc"})
+# RFC 7519 makes these strings. They end up in REMOTE_USER, headers and logs, so one that
+# is not a non-empty string of printable characters (str.isprintable: no C0/C1 controls,
+# DEL, line or paragraph separators, format characters such as U+202E) is refused.
+# JSON null is refused too, as for the time claims.
+_IDENTITY_CLAIMS = ("sub", "jti")
 _ABSENT: Any = object()  # a claim that is not there, unlike JSON null (which is refused)
 _SHA256 = hashlib.sha256()  # copied per token: cheaper than a new context (OpenSSL init)
 _HEADER_CHECKS_SIZE = 64
@@ -312,6 +318,12 @@ class WristbandJwtValidator:
         failure = self._check_times(claims)
         if failure is not None:
             return failure
+        for name in _IDENTITY_CLAIMS:
+            value = claims.get(name, _ABSENT)
+            if value is not _ABSENT and not (type(value) is str and value and value.isprintable()):
+                return _fail(
+                    ErrorCode.INVALID_CLAIM, f"Invalid {name} claim: must be a non-empty string of printable characters"
+                )
         if not _MIN_SIGNATURE_BYTES <= len(parsed.signature) <= _MAX_SIGNATURE_BYTES:
             return _fail(ErrorCode.INVALID_SIGNATURE, "Invalid signature")
 
