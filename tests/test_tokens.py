@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wristband_mw import ErrorCode, WristbandJwtValidatorConfig, create_wristband_jwt_validator
+from wristband_mw import tokens as tokens_module
 from wristband_mw.payload import FrozenDict, FrozenList
 from wristband_mw.testing import LocalIssuer
 from wristband_mw.tokens import (
@@ -240,7 +241,9 @@ def test_pathological_nesting_refused_without_recursion_error(issuer):
         WristbandJwtValidatorConfig(issuer=issuer.issuer, jwks=issuer.jwks(), max_token_bytes=400_000)
     )
     payload = b'{"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    assert_malformed(validator, raw_token(json.dumps(header_for(issuer)).encode(), payload))
+    # Signed by the real key: a large token's signature is checked before its payload is
+    # decoded, and this one must reach the parser.
+    assert_malformed(validator, issuer.sign(header_for(issuer), payload))
     with pytest.raises(ValueError):
         strict_json_object(payload)
 
@@ -314,8 +317,9 @@ def _payload_with(issuer, raw_member: bytes) -> bytes:
     ],
 )
 def test_too_many_values_refused_before_parsing(issuer, validator, name, member):
-    assert_malformed(validator, raw_token(json.dumps(header_for(issuer)).encode(), _payload_with(issuer, member)))
-    # The same bounds hold for the header.
+    # Signed by the real key, so large tokens pass the early signature check and reach the parser.
+    assert_malformed(validator, issuer.sign(header_for(issuer), _payload_with(issuer, member)))
+    # The same bounds hold for the header (decoded before any signature check).
     header = json.dumps(header_for(issuer)).encode()[:-1] + b',"x":' + member + b"}"
     assert_malformed(validator, raw_token(header, json.dumps(issuer.claims()).encode()))
 
@@ -334,7 +338,7 @@ def test_overlong_number_literals_are_out_of_range(issuer, validator, literal):
 
 def test_claims_within_the_bounds_still_pass(issuer, validator):
     # A generous custom claim: many roles, nested objects, fractions, long integers.
-    roles = [f"role-{i}" for i in range(MAX_JSON_COMMAS - 40)]
+    roles = [f"role-{i}" for i in range(MAX_JSON_COMMAS - 24)]
     extra = {"roles": roles, "org": {"ids": [1, 2, 3], "w": 0.125}, "big": int("9" * MAX_INT_CHARS)}
     token = issuer.mint(**extra, score=1.7976931348623157e308, tiny=5e-324)
     result = validator.validate(token)
@@ -344,4 +348,38 @@ def test_claims_within_the_bounds_still_pass(issuer, validator):
 
 def test_the_limits_leave_room_for_real_tokens():
     # A Wristband access token uses 1 container, about 15 commas and a few dots.
-    assert MAX_JSON_CONTAINERS >= 2 * MAX_JSON_DEPTH and MAX_JSON_COMMAS >= 64 and MAX_JSON_DOTS >= 32
+    assert MAX_JSON_CONTAINERS > MAX_JSON_DEPTH + 4 and MAX_JSON_COMMAS >= 64 and MAX_JSON_DOTS >= 32
+
+
+@pytest.fixture
+def cached_key_validator(issuer):
+    validator = issuer.validator()
+    validator.prefetch()
+    yield validator
+    validator.close()
+
+
+def test_large_forged_tokens_are_refused_by_the_signature_before_decoding(issuer, cached_key_validator, monkeypatch):
+    # Over 1 KB with the key cached: the signature is checked first and the payload never decoded.
+    decoded = []
+    real = tokens_module._decode_segment
+    monkeypatch.setattr(tokens_module, "_decode_segment", lambda segment: decoded.append(segment) or real(segment))
+    claims = issuer.claims()
+    claims["padding"] = "x" * 2000
+    forged = issuer.sign(header_for(issuer), claims).rsplit(".", 1)[0] + "." + b64u(b"\x01" * 256)
+    result = cached_key_validator.validate(forged)
+    assert result.error is ErrorCode.INVALID_SIGNATURE
+    payload_segment = forged.split(".")[1]
+    assert payload_segment.encode() not in decoded
+    # A genuine large token is decoded after its signature checks out, and passes.
+    genuine = issuer.mint(padding="x" * 2000)
+    assert cached_key_validator.validate(genuine).is_valid
+
+
+def test_small_tokens_keep_the_seeds_order_of_checks(issuer, cached_key_validator):
+    # Under 1 KB a wrong issuer is reported as such, before any signature work.
+    claims = issuer.claims()
+    claims["iss"] = "https://evil.example"
+    forged = issuer.sign(header_for(issuer), claims).rsplit(".", 1)[0] + "." + b64u(b"\x01" * 256)
+    assert len(forged) < 1024
+    assert cached_key_validator.validate(forged).error is ErrorCode.INVALID_ISSUER

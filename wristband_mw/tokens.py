@@ -47,9 +47,9 @@ __all__ = [
 
 MAX_JSON_DEPTH = 16
 #: Most ``[`` plus ``{`` bytes a header or payload may hold (each becomes a frozen object).
-MAX_JSON_CONTAINERS = 32
+MAX_JSON_CONTAINERS = 24
 #: Most commas a header or payload may hold: bounds members plus array elements.
-MAX_JSON_COMMAS = 96
+MAX_JSON_COMMAS = 64
 #: Most ``.`` bytes a header or payload may hold: a fraction is the costly part of a
 #: number to convert (about 0.4 us for 17 digits), and only a fraction can be long.
 MAX_JSON_DOTS = 64
@@ -221,16 +221,33 @@ class ParsedToken:
     The header is decoded on first access (raising :class:`TokenParseError` if it is
     not a JSON object): the validator checks each distinct encoded header once and
     remembers the verdict by ``header_segment``, so it rarely needs the header itself.
+    The payload is decoded by :func:`parse_token`, or on first access when it was
+    parsed with ``lazy_payload=True`` (then access may raise :class:`TokenParseError`).
     """
 
-    __slots__ = ("_header", "header_segment", "payload", "signature", "signing_input")
+    __slots__ = ("_header", "_payload", "header_segment", "payload_segment", "signature", "signing_input")
 
-    def __init__(self, header_segment: bytes, payload: Dict[str, Any], signing_input: bytes, signature: bytes) -> None:
+    def __init__(
+        self,
+        header_segment: bytes,
+        payload: Optional[Dict[str, Any]],
+        signing_input: bytes,
+        signature: bytes,
+        payload_segment: bytes = b"",
+    ) -> None:
         self.header_segment = header_segment
-        self.payload = payload
+        self.payload_segment = payload_segment
         self.signing_input = signing_input
         self.signature = signature
         self._header: Optional[Dict[str, Any]] = None
+        self._payload = payload
+
+    @property
+    def payload(self) -> Dict[str, Any]:
+        """The claims, decoded now if they have not been yet."""
+        if self._payload is None:
+            self._payload = _decode_segment(self.payload_segment)
+        return self._payload
 
     @property
     def header(self) -> Dict[str, Any]:
@@ -250,13 +267,13 @@ def _decode_segment(segment: bytes) -> Dict[str, Any]:
         raise TokenParseError("Invalid JWT encoding") from None
 
 
-def parse_token(token: Union[str, bytes]) -> ParsedToken:
+def parse_token(token: Union[str, bytes], *, lazy_payload: bool = False) -> ParsedToken:
     """Split and decode ``token`` (``str``, or its ASCII bytes), already within the size limit.
 
     Raises :class:`TokenParseError` with the message ``wristband-python-jwt`` uses:
     ``Invalid JWT format`` for a wrong number of segments, ``Invalid JWT encoding``
     for everything else (but an overflowing number, an ``invalid_claim``). The header
-    is decoded lazily: see :class:`ParsedToken`.
+    is decoded lazily, and so is the payload with ``lazy_payload``: see :class:`ParsedToken`.
     """
     # One pass over the bytes checks the alphabet and the segment count: deleting every
     # base64url character must leave exactly the two dots.
@@ -267,10 +284,10 @@ def parse_token(token: Union[str, bytes]) -> ParsedToken:
     header_segment, payload_segment, signature_segment = raw.split(b".")
     if not header_segment or not payload_segment:
         raise TokenParseError("Invalid JWT encoding")
-    payload = _decode_segment(payload_segment)
+    payload = None if lazy_payload else _decode_segment(payload_segment)
     signature = b64url_decode(signature_segment)
     signing_input = raw[: len(header_segment) + 1 + len(payload_segment)]
-    return ParsedToken(header_segment, payload, signing_input, signature)
+    return ParsedToken(header_segment, payload, signing_input, signature, payload_segment)
 
 
 def decode_unverified(token: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
