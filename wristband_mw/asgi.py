@@ -67,18 +67,19 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
-def _is_remote_user(name: bytes) -> bool:
-    # Django turns "-" and "_" alike into "_" for META: both spellings are the same header.
-    return len(name) == 11 and name.lower().replace(b"_", b"-") == b"remote-user"
-
-
 def _has_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> bool:
-    return any(len(name) == 11 and _is_remote_user(name) for name, _ in headers)
+    # Django turns "-" and "_" alike into "_" for META: both spellings are the same header.
+    # The length test first keeps the common case (no such header) cheap; a plain loop is
+    # about twice as fast as any() over a generator here.
+    for name, _ in headers:  # noqa: SIM110
+        if len(name) == 11 and name.lower().replace(b"_", b"-") == b"remote-user":
+            return True
+    return False
 
 
 def _without_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
     """A new header list without any client-sent ``Remote-User``: only the token sets identity."""
-    return [(name, value) for name, value in headers if not _is_remote_user(name)]
+    return [h for h in headers if len(h[0]) != 11 or h[0].lower().replace(b"_", b"-") != b"remote-user"]
 
 
 class JwtAsgiMiddleware:
