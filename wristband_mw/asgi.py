@@ -67,21 +67,6 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
-def _has_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> bool:
-    # Django turns "-" and "_" alike into "_" for META: both spellings are the same header.
-    # The length test first keeps the common case (no such header) cheap; a plain loop is
-    # about twice as fast as any() over a generator here.
-    for name, _ in headers:  # noqa: SIM110
-        if len(name) == 11 and name.lower().replace(b"_", b"-") == b"remote-user":
-            return True
-    return False
-
-
-def _without_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
-    """A new header list without any client-sent ``Remote-User``: only the token sets identity."""
-    return [h for h in headers if len(h[0]) != 11 or h[0].lower().replace(b"_", b"-") != b"remote-user"]
-
-
 class JwtAsgiMiddleware:
     """Validate ``Authorization: Bearer`` tokens in front of an ASGI app.
 
@@ -267,3 +252,18 @@ class JwtAsgiMiddleware:
             logger.debug("signing keys prefetched at startup")
         except Exception as exc:
             logger.warning("could not prefetch signing keys at startup (requests will retry): %s", exc)
+
+
+def _has_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> bool:
+    # Django turns "-" and "_" alike into "_" for META: both spellings are the same header.
+    # The length test first keeps the common case (no such header) cheap; a plain loop is
+    # about twice as fast as any() over a generator here.
+    for name, _ in headers:  # noqa: SIM110
+        if len(name) == 11 and name.lower().replace(b"_", b"-") == b"remote-user":
+            return True
+    return False
+
+
+def _without_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
+    """A new header list without any client-sent ``Remote-User``: only the token sets identity."""
+    return [h for h in headers if len(h[0]) != 11 or h[0].lower().replace(b"_", b"-") != b"remote-user"]

@@ -37,7 +37,7 @@ from .errors import ErrorCode, safe_echo
 from .jose_adapter import VerificationKey
 from .jwks import MAX_KID_LENGTH, MAX_RSA_BITS, MIN_RSA_BITS, JwksClient
 from .keystore import KeyOutcome, KeyStore
-from .payload import FrozenList, JWTPayload, JwtValidationResult
+from .payload import JWTPayload, JwtValidationResult
 from .stats import Counters
 from .tokens import ParsedToken, TokenParseError, parse_token
 
@@ -443,7 +443,7 @@ class WristbandJwtValidator:
             return _fail(ErrorCode.MISSING_CLAIM, "Token missing required aud claim")
         if type(aud) is str:
             matched = aud in self._audiences
-        elif type(aud) is FrozenList:
+        elif isinstance(aud, list):  # a FrozenList from the parser
             matched = any(type(item) is str and item in self._audiences for item in aud)
         else:
             matched = False
