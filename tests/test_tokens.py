@@ -383,3 +383,17 @@ def test_small_tokens_keep_the_seeds_order_of_checks(issuer, cached_key_validato
     forged = issuer.sign(header_for(issuer), claims).rsplit(".", 1)[0] + "." + b64u(b"\x01" * 256)
     assert len(forged) < 1024
     assert cached_key_validator.validate(forged).error is ErrorCode.INVALID_ISSUER
+
+
+def test_a_large_tokens_key_lookup_is_counted_once(issuer):
+    validator = issuer.validator()
+    try:
+        token = issuer.mint(padding="x" * 2000)  # over 1 KB, key not cached yet
+        assert validator.validate(token).is_valid
+        stats = validator.stats()
+        assert (stats["key_cache_misses"], stats["key_cache_hits"]) == (1, 0)
+        assert validator.validate(issuer.mint(padding="y" * 2000)).is_valid  # verified first, key cached
+        stats = validator.stats()
+        assert (stats["key_cache_misses"], stats["key_cache_hits"]) == (1, 1)
+    finally:
+        validator.close()

@@ -322,18 +322,18 @@ class WristbandJwtValidator:
             return _fail(checked[0], checked[1])
         alg, kid = checked[1], checked[2]
 
-        if verify_first:
-            key = self._keys.cached(kid)
-            if key is not None:
-                if not _MIN_SIGNATURE_BYTES <= len(parsed.signature) <= _MAX_SIGNATURE_BYTES:
-                    return _fail(ErrorCode.INVALID_SIGNATURE, "Invalid signature")
-                failure = self._check_signature(parsed, alg, key)
-                if failure is not None:
-                    return failure
-                failure = self._check_claims(parsed)
-                if failure is not None:
-                    return failure
-                return self._accept(digest, parsed, key)
+        # Looked up once (the store counts hits and misses): early for a large token only.
+        key = self._keys.cached(kid) if verify_first else None
+        if key is not None:
+            if not _MIN_SIGNATURE_BYTES <= len(parsed.signature) <= _MAX_SIGNATURE_BYTES:
+                return _fail(ErrorCode.INVALID_SIGNATURE, "Invalid signature")
+            failure = self._check_signature(parsed, alg, key)
+            if failure is not None:
+                return failure
+            failure = self._check_claims(parsed)
+            if failure is not None:
+                return failure
+            return self._accept(digest, parsed, key)
 
         failure = self._check_claims(parsed)
         if failure is not None:
@@ -341,7 +341,8 @@ class WristbandJwtValidator:
         if not _MIN_SIGNATURE_BYTES <= len(parsed.signature) <= _MAX_SIGNATURE_BYTES:
             return _fail(ErrorCode.INVALID_SIGNATURE, "Invalid signature")
 
-        key = self._keys.cached(kid)
+        if not verify_first:
+            key = self._keys.cached(kid)
         if key is None:
             return _NeedsKey(digest, parsed, alg, kid)
         return self._verify(digest, parsed, alg, key)
