@@ -458,7 +458,7 @@ def test_tinylfu_property_never_returns_a_wrong_or_removed_value(operations):
             value = cache.get(key)
             assert value is None or value is current.get(key)
         assert len(cache) <= 4
-    for key in cache.keys():
+    for key in list(cache):
         assert cache.get(key) is current[key]
 
 
