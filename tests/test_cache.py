@@ -462,7 +462,7 @@ def test_tinylfu_property_never_returns_a_wrong_or_removed_value(operations):
         assert cache.get(key) is current[key]
 
 
-def test_sketch_counts_saturates_and_ages():
+def test_sketch_counts_saturates_and_halves():
     sketch = FrequencySketch(64)
     assert sketch.frequency("a") == 0
     for _ in range(3):
@@ -471,15 +471,28 @@ def test_sketch_counts_saturates_and_ages():
     for _ in range(30):
         sketch.increment("b")
     assert sketch.frequency("b") == 15
-    for _ in range(10 * 64 - 33):  # reaching the sample size halves every counter
-        sketch.increment("other")
-    assert (sketch.frequency("a"), sketch.frequency("b"), sketch.frequency("other")) == (1, 7, 7)
+    sketch.halve()
+    assert (sketch.frequency("a"), sketch.frequency("b"), sketch.frequency("c")) == (1, 7, 0)
     assert sketch.nbytes == 4 * 256  # four rows of four counters per entry
 
 
+def test_tinylfu_ages_counts_so_yesterdays_favourite_makes_way():
+    cache = TinyLfuCache(10)  # window of 1, main of 9; counts halve every 100 lookups
+    for n in range(9):
+        cache.set(("old", n), n)
+        for _ in range(20):
+            cache.get(("old", n))  # saturated
+    for round_ in range(60):  # a new set of users, each asking again and again
+        for n in range(9):
+            key = ("new", n)
+            if cache.get(key) is None:
+                cache.set(key, round_)
+    assert sum(key[0] == "new" for key in list(cache)) >= 8
+
+
 @given(st.lists(st.integers(0, 50), max_size=400))
-def test_sketch_never_underestimates_before_aging(keys):
-    sketch = FrequencySketch(1000)  # sample size 10 000: no halving here
+def test_sketch_never_underestimates(keys):
+    sketch = FrequencySketch(1000)
     for key in keys:
         sketch.increment(key)
     for key in set(keys):

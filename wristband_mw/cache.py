@@ -147,12 +147,12 @@ _HALVED = bytes(count >> 1 for count in range(256))
 
 
 class FrequencySketch:
-    """Approximate access counts of recent keys in fixed memory (a count-min sketch).
+    """Approximate counts of keys in fixed memory (a count-min sketch).
 
     Four rows of ``width`` one-byte counters, saturating at 15; a key's estimate is the
     smallest of its four counters, so it may be too high (collisions) but never too low.
-    After ``10 x max_size`` increments every counter is halved, so the sketch follows
-    what is popular *now*. Not thread-safe by itself: its owner's lock guards it.
+    :meth:`halve` ages every count at once. Not thread-safe by itself: its owner's lock
+    guards it.
 
     Example::
 
@@ -161,7 +161,7 @@ class FrequencySketch:
         sketch.frequency("a")  # -> 2
     """
 
-    __slots__ = ("_additions", "_mask", "_sample_size", "_table", "_width")
+    __slots__ = ("_mask", "_table", "_width")
 
     def __init__(self, max_size: int) -> None:
         _check_size(max_size)
@@ -170,8 +170,6 @@ class FrequencySketch:
         self._width = 1 << bits
         self._mask = self._width - 1
         self._table = bytearray(4 * self._width)
-        self._sample_size = 10 * max_size
-        self._additions = 0
 
     @property
     def nbytes(self) -> int:
@@ -179,29 +177,20 @@ class FrequencySketch:
         return len(self._table)
 
     def increment(self, key: Hashable) -> None:
-        """Count one access to ``key``."""
-        # Unrolled: this runs on every lookup of the verified-token cache.
+        """Count one more of ``key``."""
         mixed = (hash(key) & _MASK64) * _MIX
         mask, width, table = self._mask, self._width, self._table
-        index = mixed & mask
-        if table[index] < _MAX_COUNT:
-            table[index] += 1
-        index = width + ((mixed >> 32) & mask)
-        if table[index] < _MAX_COUNT:
-            table[index] += 1
-        index = 2 * width + ((mixed >> 64) & mask)
-        if table[index] < _MAX_COUNT:
-            table[index] += 1
-        index = 3 * width + ((mixed >> 96) & mask)
-        if table[index] < _MAX_COUNT:
-            table[index] += 1
-        self._additions += 1
-        if self._additions >= self._sample_size:
-            self._table = table.translate(_HALVED)
-            self._additions //= 2
+        for index in (
+            mixed & mask,
+            width + ((mixed >> 32) & mask),
+            2 * width + ((mixed >> 64) & mask),
+            3 * width + ((mixed >> 96) & mask),
+        ):
+            if table[index] < _MAX_COUNT:
+                table[index] += 1
 
     def frequency(self, key: Hashable) -> int:
-        """Estimated recent accesses of ``key`` (0 to 15)."""
+        """The estimated count of ``key`` (0 to 15)."""
         mixed = (hash(key) & _MASK64) * _MIX
         mask, width, table = self._mask, self._width, self._table
         return min(
@@ -211,24 +200,36 @@ class FrequencySketch:
             table[3 * width + ((mixed >> 96) & mask)],
         )
 
+    def halve(self) -> None:
+        """Halve every count (in C: one ``bytearray.translate``)."""
+        self._table = self._table.translate(_HALVED)
+
+
+# An entry of TinyLfuCache: [value, hits, epoch]. hits counts lookups that found it, as of
+# aging round ``epoch``; it is halved lazily, once per round since, when next touched.
+_VALUE, _HITS, _EPOCH = 0, 1, 2
+
 
 class TinyLfuCache(Generic[K, V]):
     """Bounded mapping whose hit rate degrades gracefully when the working set outgrows it.
 
     W-TinyLFU (Einziger, Friedman and Manes, "TinyLFU: A Highly Efficient Cache Admission
-    Policy", 2017; the policy of Java's Caffeine), in its simple form: a newcomer enters a
+    Policy", 2017; the policy of Java's Caffeine), in a simple form: a newcomer enters a
     small LRU *window* (1 % of the entries), which absorbs bursts; when it leaves the
-    window it is admitted to the *main* LRU (the other 99 %) only if a
-    :class:`FrequencySketch` of recent lookups says it is requested more often than the
-    main LRU's least recently used entry, which it then replaces; otherwise it is dropped.
-    A scan or a cycle bigger than the cache therefore cannot flush what is popular: with
-    a cycle over 1.05 x its size it still hits about 94 % (a plain LRU: 0 %), and on skewed
-    traffic it beats an LRU of the same size.
+    window it is admitted to the *main* LRU (the other 99 %) only if it was requested
+    more often recently than the main LRU's least recently used entry, which it then
+    replaces; otherwise it is dropped. A scan or a cycle bigger than the cache therefore
+    cannot flush what is popular: with a cycle over 1.05 x its size it still hits about
+    94 % (a plain LRU: 0 %), and on skewed traffic it beats an LRU of the same size.
 
-    Every operation is O(1). Memory: the entries plus 16 bytes of sketch per entry.
-    Frequencies are counted by :meth:`get`, so use it as a read-through cache: look up
-    first, :meth:`set` after a miss. Thread-safe: one lock per cache, held for O(1) work
-    (see the module docstring). No expiry: callers recheck what they get.
+    How often a key was requested: its misses are counted in a :class:`FrequencySketch`
+    (fixed memory, 16 bytes per entry), its hits in its own entry (so a hit costs no
+    hashing beyond the lookup). Every ``10 x max_size`` lookups all counts are halved,
+    so the cache follows what is popular *now*. Misses are counted by :meth:`get`: use
+    it as a read-through cache, looking up first and calling :meth:`set` after a miss.
+
+    Every operation is O(1). Thread-safe: one lock per cache, held for O(1) work (see the
+    module docstring). No expiry: callers recheck what they get.
 
     Parameters:
         max_size: how many entries to keep; must be at least 1.
@@ -244,56 +245,79 @@ class TinyLfuCache(Generic[K, V]):
         self.max_size = _check_size(max_size)
         self._window_size = max(1, max_size // 100)
         self._main_size = max_size - self._window_size
-        self._window: OrderedDict[K, V] = OrderedDict()
-        self._main: OrderedDict[K, V] = OrderedDict()
-        self._sketch = FrequencySketch(max_size)
+        self._window: OrderedDict[K, List[Any]] = OrderedDict()
+        self._main: OrderedDict[K, List[Any]] = OrderedDict()
+        self._misses = FrequencySketch(max_size)
+        self._sample_size = 10 * max_size
+        self._lookups = 0
+        self._epoch = 0
         self._lock = threading.Lock()
 
     def get(self, key: K, default: Optional[V] = None) -> Optional[V]:
         """The value for ``key`` (counting the lookup, hit or miss), or ``default``."""
         with self._lock:
-            self._sketch.increment(key)
-            value = self._main.get(key, _MISSING)
-            if value is not _MISSING:
+            self._lookups += 1
+            if self._lookups >= self._sample_size:
+                self._age()
+            entry = self._main.get(key)
+            if entry is not None:
                 self._main.move_to_end(key)
-                return value  # type: ignore[no-any-return]
-            value = self._window.get(key, _MISSING)
-            if value is not _MISSING:
+            else:
+                entry = self._window.get(key)
+                if entry is None:
+                    self._misses.increment(key)
+                    return default
                 self._window.move_to_end(key)
-                return value  # type: ignore[no-any-return]
-            return default
+            hits = entry[_HITS]
+            if entry[_EPOCH] != self._epoch:
+                hits >>= self._epoch - entry[_EPOCH]
+                entry[_EPOCH] = self._epoch
+            entry[_HITS] = hits + 1 if hits < _MAX_COUNT else hits
+            return entry[_VALUE]  # type: ignore[no-any-return]
 
     def set(self, key: K, value: V) -> None:
         """Store ``value`` for ``key``; a new key enters the window (and may later be dropped)."""
         with self._lock:
             for segment in (self._main, self._window):
-                if key in segment:
-                    segment[key] = value
+                entry = segment.get(key)
+                if entry is not None:
+                    entry[_VALUE] = value
                     segment.move_to_end(key)
                     return
-            self._window[key] = value
+            self._window[key] = [value, 0, self._epoch]
             if len(self._window) > self._window_size:
                 self._admit(*self._window.popitem(last=False))
 
-    def _admit(self, candidate: K, value: V) -> None:
+    def _frequency(self, key: K, entry: List[Any]) -> int:
+        hits: int = entry[_HITS] >> (self._epoch - entry[_EPOCH])
+        return self._misses.frequency(key) + hits
+
+    def _admit(self, candidate: K, entry: List[Any]) -> None:
         # Called with the lock held: the window's oldest entry asks to join the main LRU.
         main = self._main
         if len(main) < self._main_size:
-            main[candidate] = value
+            main[candidate] = entry
             return
         if not main:  # a cache of one entry has no main segment
             return
         victim = next(iter(main))
         # Ties go to the victim: a cycle of equally frequent keys keeps what it has.
-        if self._sketch.frequency(candidate) > self._sketch.frequency(victim):
+        if self._frequency(candidate, entry) > self._frequency(victim, main[victim]):
             del main[victim]
-            main[candidate] = value
+            main[candidate] = entry
+
+    def _age(self) -> None:
+        # With the lock held: halve every count; entries catch up lazily (see _HITS).
+        self._misses.halve()
+        self._epoch += 1
+        self._lookups //= 2
 
     def discard(self, key: K, value: V) -> None:
         """Remove ``key`` only if it still holds ``value`` (not a newer value stored since)."""
         with self._lock:
             for segment in (self._main, self._window):
-                if segment.get(key, _MISSING) is value:
+                entry = segment.get(key)
+                if entry is not None and entry[_VALUE] is value:
                     del segment[key]
                     return
 
