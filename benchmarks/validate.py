@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import bisect
 import contextlib
 import cProfile
 import datetime
 import gc
 import importlib.metadata
 import ipaddress
+import itertools
 import json
 import os
 import platform
@@ -67,6 +69,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from wristband_mw import WristbandJwtValidator
+from wristband_mw.cache import LRUCache, TinyLfuCache
 from wristband_mw.testing import LocalIssuer
 
 try:
@@ -315,6 +318,7 @@ class MwValidators:
     def __init__(self, issuer: LocalIssuer, iss: str) -> None:
         self._issuer = issuer
         self._iss = iss
+        self.public_key: RSAPublicKey = issuer.private_key.public_key()
         self.fresh: List[WristbandJwtValidator] = []
         self.repeat = self.new()
 
@@ -538,6 +542,108 @@ def memory_per_entry(mw: MwValidators, tokens: Sequence[str]) -> Tuple[float, fl
     check(cached == len(tokens), f"memory: {cached} tokens cached, expected {len(tokens)}")
     validator.close()
     return (after - before) / len(entries), statistics.fmean(sys.getsizeof(token) for token in entries)
+
+
+# -- many users (issue 11): more distinct tokens than the verified-token cache holds ---------
+CYCLE_OVERSUBSCRIPTION = 1.05
+CYCLE_HIT_TARGET = 0.80
+ZIPF_KEYS_PER_ENTRY = 8
+
+
+@dataclass
+class ManyUsers:
+    """The many-users figures: a validator cycling more tokens than its cache, and traces."""
+
+    cache_size: int
+    pool_size: int
+    hit_rate: float
+    median_us: float
+    raw_us: float
+    traces: List[Tuple[str, float, float]]  # (trace, TinyLFU hit rate, LRU hit rate)
+
+
+def replay(cache: Any, trace: Sequence[int]) -> float:
+    """Hit rate of ``cache`` used read-through over ``trace``."""
+    hits = 0
+    for key in trace:
+        if cache.get(key) is None:
+            cache.set(key, key)
+        else:
+            hits += 1
+    return hits / len(trace)
+
+
+def zipf_trace(keys: int, exponent: float, length: int, seed: int) -> List[int]:
+    """``length`` draws from ``keys`` keys with Zipf(``exponent``) popularity, in a shuffled key order."""
+    rng = random.Random(seed)
+    cumulative = list(itertools.accumulate(1 / rank**exponent for rank in range(1, keys + 1)))
+    names = list(range(keys))
+    rng.shuffle(names)
+    return [names[bisect.bisect_left(cumulative, rng.random() * cumulative[-1])] for _ in range(length)]
+
+
+def trace_hit_rates(size: int, seed: int) -> List[Tuple[str, float, float]]:
+    """TinyLfuCache against an LRUCache of the same size on the same traces."""
+    cycle = list(range(int(size * CYCLE_OVERSUBSCRIPTION))) * 10
+    traces: List[Tuple[str, List[int]]] = [(f"cyclic over {CYCLE_OVERSUBSCRIPTION}x the size, 10 passes", cycle)]
+    for exponent in (0.8, 0.99, 1.2):
+        trace = zipf_trace(ZIPF_KEYS_PER_ENTRY * size, exponent, 20 * size, seed)
+        traces.append((f"Zipf {exponent} over {ZIPF_KEYS_PER_ENTRY}x the size, {20 * size} lookups", trace))
+    return [(name, replay(TinyLfuCache(size), trace), replay(LRUCache(size), trace)) for name, trace in traces]
+
+
+def many_users(mw: MwValidators, tokens: Sequence[str], cache_size: int, passes: int, seed: int) -> ManyUsers:
+    """A validator with a ``cache_size`` cache validating ``tokens`` (more of them) in a cycle.
+
+    The first pass fills the cache (all misses) and is not timed; then each timed pass
+    is one batch, paired with a raw verify of the same number of tokens.
+    """
+    validator = mw.new(verified_token_cache_size=cache_size)
+    for token in tokens:
+        check(validator.validate(token).is_valid, "many users: a valid token was refused")
+    raw_items = [split_for_raw(token) for token in tokens]
+    public_key = mw.public_key
+
+    def raw_verify(item: Tuple[bytes, bytes]) -> None:
+        public_key.verify(item[0], item[1], PKCS1v15(), SHA256())
+
+    hits_before = cached_hits(validator)
+    timings, raw_timings = [], []
+    for _ in range(passes):
+        timings.append(time_batch(validator.validate, tokens))
+        raw_timings.append(time_batch(raw_verify, raw_items))
+    hits = cached_hits(validator) - hits_before
+    valid = validator.stats()["results"]["valid"]
+    check(valid == (passes + 1) * len(tokens), f"many users: {valid} valid of {(passes + 1) * len(tokens)}")
+    validator.close()
+    return ManyUsers(
+        cache_size,
+        len(tokens),
+        hits / (passes * len(tokens)),
+        statistics.median(timings),
+        statistics.median(raw_timings),
+        trace_hit_rates(cache_size, seed),
+    )
+
+
+def report_many_users(figures: ManyUsers) -> None:
+    size, pool = figures.cache_size, figures.pool_size
+    print()
+    print(f"Many users (issue 11): verified-token cache of {size} entries (W-TinyLFU)")
+    print(
+        f"  rotating pool of {pool} tokens ({pool / size:.2f}x the cache), validate() in a cycle: "
+        f"{figures.hit_rate:.1%} cache hits, {figures.median_us:.2f} us per validate "
+        f"({figures.median_us / figures.raw_us:.2f}x a raw verify of {figures.raw_us:.2f} us; median of passes)"
+    )
+    width = max(len(name) for name, _, _ in figures.traces)
+    print(f"  {'trace (hit rates, same trace, same size)':<{width}}  {'W-TinyLFU':>9}  {'plain LRU':>9}")
+    for name, tinylfu, lru in figures.traces:
+        print(f"  {name:<{width}}  {tinylfu:>9.1%}  {lru:>9.1%}")
+    cycle_rate = figures.traces[0][1]
+    zipf_ok = all(tinylfu >= lru for _, tinylfu, lru in figures.traces[1:])
+    cycle_verdict = verdict(cycle_rate >= CYCLE_HIT_TARGET)
+    print(f"  {cycle_verdict}  cyclic hit rate {cycle_rate:.1%}  target >= {CYCLE_HIT_TARGET:.0%}")
+    print(f"  {verdict(zipf_ok)}  Zipf hit rates at least plain LRU's on every trace")
 
 
 # -- timing -------------------------------------------------------------------------------
@@ -767,6 +873,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             cold_fetches = cold_start_fetches(issuer, tls.issuer, tokens)
             memory = memory_per_entry(MwValidators(issuer, tls.issuer), tokens)
 
+            cache_size = min(4096, args.pool)
+            users = int(cache_size * CYCLE_OVERSUBSCRIPTION)
+            progress(f"many users: {users} tokens through a {cache_size}-entry cache")
+            extra = [issuer.mint(sub=f"user-x{n}", iss=tls.issuer) for n in range(max(users - len(tokens), 0))]
+            rotating = [*tokens, *extra][:users]
+            crowd = many_users(MwValidators(issuer, tls.issuer), rotating, cache_size, 5, args.seed)
+
             progress("building and checking the cases")
             mw = MwValidators(issuer, tls.issuer)
             cases = build_cases(issuer, tls, tokens, repeat_token, args.batch, mw)
@@ -815,6 +928,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 cold_fetches=cold_fetches,
                 forged_name=forged_name,
             )
+            report_many_users(crowd)
             if args.profile:
                 profile_fresh(mw, tokens)
         finally:

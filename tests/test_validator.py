@@ -882,8 +882,12 @@ def test_verified_token_cache_is_bounded(issuer, clock):
     for token in tokens:
         assert_valid(v.validate(token))
     assert v.stats()["verified_tokens_cached"] == 2
-    assert_valid(v.validate(tokens[0]))  # evicted, so verified again in full
-    assert v.stats()["verified_token_cache_hits"] == 0
+    # Two of the four were not kept (which two is the admission policy's choice), so a
+    # second pass verifies at least two in full.
+    for token in tokens:
+        assert_valid(v.validate(token))
+    assert v.stats()["verified_token_cache_hits"] <= 2
+    assert v.stats()["verified_tokens_cached"] == 2
 
 
 def test_verified_token_cache_drops_tokens_of_a_key_that_left_the_jwks(local_issuer):
@@ -1242,5 +1246,5 @@ def test_recent_tokens_are_answered_without_hashing_and_still_rechecked(local_is
 def test_verified_token_cache_keeps_a_digest_not_the_token(issuer, validator):
     token = signed(issuer)
     assert_valid(validator.validate(token))
-    keys = list(validator._verified._entries)
+    keys = validator._verified.keys()
     assert keys == [hashlib.sha256(token.encode("ascii")).digest()]

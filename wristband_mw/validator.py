@@ -27,13 +27,14 @@ import asyncio
 import hashlib
 import logging
 import os
+import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from .bearer import AuthorizationHeader, extract_bearer_token
-from .cache import LRUCache
+from .cache import TinyLfuCache
 from .config import WristbandJwtValidatorConfig
 from .errors import ErrorCode, safe_echo
 from .jose_adapter import VerificationKey
@@ -169,9 +170,15 @@ class WristbandJwtValidator:
         self._counters = Counters(_EVENTS)
         self._keys = KeyStore(config, self._counters, client=jwks_client, clock=monotonic)
         size = config.verified_token_cache_size
-        self._verified: Optional[LRUCache[bytes, _Verified]] = LRUCache(size, clock=monotonic) if size else None
+        # Scan-resistant (W-TinyLFU): many users cycling through more tokens than it holds
+        # still hit, where an LRU would miss every time. It rechecks nothing: see _recheck_verified.
+        self._verified: Optional[TinyLfuCache[bytes, _Verified]] = TinyLfuCache(size) if size else None
         self._executor: Optional[ThreadPoolExecutor] = None
         self._executor_pid = os.getpid()
+        # Guards every write to the memos below and the executor's creation: reads are one
+        # dict.get of an immutable value, atomic with or without the GIL; any read-decide-write
+        # (clear when full, forget only what was seen) happens under this lock.
+        self._memo_lock = threading.Lock()
         _LIVE_VALIDATORS.add(self)
         # Header checks depend only on the encoded header and this config: an issuer uses
         # a handful of headers, so each is checked once (bounded: cleared when full).
@@ -274,9 +281,13 @@ class WristbandJwtValidator:
     async def _offload(self, func: Callable[..., Any], *args: Any) -> Any:
         if self._executor_pid != os.getpid():  # forked without the at-fork hook (uWSGI)
             self._after_fork_in_child()
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wristband_mw-jwks")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        executor = self._executor
+        if executor is None:
+            with self._memo_lock:  # two event loops in two threads must not both create one
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wristband_mw-jwks")
+                executor = self._executor
+        return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
 
     def _recent_hit(self, token: str) -> Optional[JwtValidationResult]:
         """The answer for one of the last verified tokens, found verbatim (the hottest path)."""
@@ -351,9 +362,10 @@ class WristbandJwtValidator:
             except TokenParseError as exc:
                 return _fail(exc.code, str(exc))
             checked = self._check_header(header)
-            if len(self._header_checks) >= _HEADER_CHECKS_SIZE:
-                self._header_checks.clear()
-            self._header_checks[parsed.header_segment] = checked
+            with self._memo_lock:
+                if len(self._header_checks) >= _HEADER_CHECKS_SIZE:
+                    self._header_checks.clear()
+                self._header_checks[parsed.header_segment] = checked
         if checked[0] is not None:
             return _fail(checked[0], checked[1])
         alg, kid = checked[1], checked[2]
@@ -490,9 +502,13 @@ class WristbandJwtValidator:
         return _fail(ErrorCode.INVALID_AUDIENCE, f"Invalid audience. Expected {expected}, got {safe_echo(aud)}")
 
     def _remember_recent(self, token: str, entry: _Verified) -> None:
-        if len(self._recent) >= _RECENT_TOKENS:
-            self._recent.clear()
-        self._recent[token] = entry
+        self._memo_lock.acquire()  # not ``with``: half the cost, and this runs on every digest hit
+        try:
+            if len(self._recent) >= _RECENT_TOKENS:
+                self._recent.clear()
+            self._recent[token] = entry
+        finally:
+            self._memo_lock.release()
 
     def _recheck_verified(self, entry: _Verified, token: str) -> Optional[JwtValidationResult]:
         """Answer for a token found in the verified-token cache, or ``None`` to validate in full."""
@@ -510,9 +526,12 @@ class WristbandJwtValidator:
         return JwtValidationResult(True, entry.payload)
 
     def _forget(self, entry: _Verified, token: str) -> None:
-        self._recent.pop(token, None)
+        # Only the entry that failed its recheck: another thread may have stored a new one.
+        with self._memo_lock:
+            if self._recent.get(token) is entry:
+                del self._recent[token]
         if self._verified is not None:
-            self._verified.delete(entry.digest)
+            self._verified.discard(entry.digest, entry)
 
 
 #: Short alias.
