@@ -389,8 +389,12 @@ def test_constructor_rejects_bad_app_and_validator(validator):
 def test_path_is_matched_below_root_path(validator):
     middleware = asgi(validator, protect=["/api"])
     assert get(middleware, path="/app/api/x", root_path="/app").status == 401
-    assert get(middleware, path="/api/x", root_path="/api").status == 200  # mounted at /api: routes on /x
-    assert get(middleware, path="/api", root_path="/api").status == 200
+    # Starlette routes "/api/x" below root_path "/api" on "/x", but Litestar's own middleware
+    # list hands over a path already stripped while root_path is kept: "/api/x" is protected.
+    assert get(middleware, path="/api/x", root_path="/api").status == 401
+    assert get(middleware, path="/api", root_path="/api").status == 401
+    assert get(middleware, path="/app/public", root_path="/app").status == 200
+    assert get(middleware, path="/public", root_path="/app").status == 200
     assert get(middleware, path="/api/x", root_path="/app").status == 401  # path without the prefix (older servers)
     assert get(middleware, path="/apix/api/y", root_path="/apix").status == 401
     assert get(middleware, path="/api/x", root_path="/ap").status == 401  # not a segment boundary
