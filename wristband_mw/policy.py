@@ -161,6 +161,28 @@ class Rule:
         self.scopes = scopes
 
 
+def _pep3333(prefix: str) -> str:
+    return prefix.encode("utf-8").decode("latin-1")
+
+
+class _Prefixes:
+    """The exempt, scoped and protected prefixes, optionally transcoded by ``spell``."""
+
+    __slots__ = ("exempt", "protect", "scoped")
+
+    def __init__(
+        self,
+        protect: Optional[Tuple[str, ...]],
+        exempt: Tuple[str, ...],
+        scoped: Tuple[Tuple[str, Rule], ...],
+        spell: Optional[Callable[[str], str]],
+    ) -> None:
+        spell = spell or (lambda prefix: prefix)
+        self.protect = None if protect is None else tuple(map(spell, protect))
+        self.exempt = tuple(map(spell, exempt))
+        self.scoped = tuple((spell(prefix), rule) for prefix, rule in scoped)
+
+
 _UNKNOWN = Rule(())  # "not memoised yet", distinct from None ("no token needed")
 REFUSED = Rule(())
 """The rule for a path holding a control character: refused with 400, whatever the method."""
@@ -228,6 +250,10 @@ class AccessPolicy:
             for prefix, extra in sorted(by_prefix.items(), key=lambda item: -len(item[0]))
         )
         self._default_rule = Rule(base)
+        # The same prefixes as a WSGI app routing on the raw PATH_INFO sees them (PEP 3333:
+        # UTF-8 bytes as latin-1), for matching that spelling: "/café" is "/cafÃ©" there.
+        self._latin1 = _Prefixes(self.protect, self.exempt, self._scoped, _pep3333)
+        self._prefixes = _Prefixes(self.protect, self.exempt, self._scoped, None)
         self._by_path: Dict[Union[str, Tuple[str, ...]], Optional[Rule]] = {}
 
     def rule_for(self, method: str, path: str, preflight: bool = False) -> Optional[Rule]:
@@ -264,7 +290,8 @@ class AccessPolicy:
                 checked = spellings[:-1] if len(spellings) > 1 else spellings
             else:
                 spellings = checked = asgi_path_spellings(key[0], key[1])
-            rule = REFUSED if any(map(_has_control, checked)) else self._rule_for_spellings(spellings)
+            latin1_last = len(checked) < len(spellings)
+            rule = REFUSED if any(map(_has_control, checked)) else self._rule_for_spellings(spellings, latin1_last)
             if len(path) <= _PATH_MEMO_MAX_LENGTH:
                 if len(self._by_path) >= _PATHS_REMEMBERED:
                     self._by_path.clear()
@@ -275,40 +302,43 @@ class AccessPolicy:
             return None
         return rule
 
-    def _rule_for_spellings(self, spellings: Tuple[str, ...]) -> Optional[Rule]:
+    def _rule_for_spellings(self, spellings: Tuple[str, ...], latin1_last: bool = False) -> Optional[Rule]:
         if len(spellings) == 1:
             return self._rule_for_path(spellings[0])
-        found = [rule for rule in map(self._rule_for_path, spellings) if rule is not None]
+        last = len(spellings) - 1
+        rules = [self._rule_for_path(spelling, latin1_last and i == last) for i, spelling in enumerate(spellings)]
+        found = [rule for rule in rules if rule is not None]
         if not found:
             return None
         if len(found) == 1:
             return found[0]
         return Rule(tuple(dict.fromkeys(scope for rule in found for scope in rule.scopes)))
 
-    def _rule_for_path(self, path: str) -> Optional[Rule]:
+    def _rule_for_path(self, path: str, latin1: bool = False) -> Optional[Rule]:
+        prefixes = self._latin1 if latin1 else self._prefixes
         normal = normalize_path(path)
         if "%" not in path and ".." not in path:
-            return self._rule_for_normal(normal)
+            return self._rule_for_normal(normal, prefixes)
         # Frameworks route on the literal path (Starlette's "/api/{id}" matches "/api/.."),
         # so ".." is also matched as a plain segment, and escapes are matched decoded too.
         spellings = [normal, _literal_path(path)]
         if "%" in path:
-            decoded = unquote(path)
+            decoded = unquote(path, encoding="latin-1") if latin1 else unquote(path)
             spellings += [normalize_path(decoded), _literal_path(decoded)]
-        rules = [self._rule_for_normal(spelling) for spelling in dict.fromkeys(spellings)]
+        rules = [self._rule_for_normal(spelling, prefixes) for spelling in dict.fromkeys(spellings)]
         found = [rule for rule in rules if rule is not None]
         if not found:
             return None
         return Rule(tuple(dict.fromkeys(scope for rule in found for scope in rule.scopes)))
 
-    def _rule_for_normal(self, path: str) -> Optional[Rule]:
-        for prefix in self.exempt:
+    def _rule_for_normal(self, path: str, prefixes: _Prefixes) -> Optional[Rule]:
+        for prefix in prefixes.exempt:
             if _under(path, prefix):
                 return None
-        for prefix, rule in self._scoped:
+        for prefix, rule in prefixes.scoped:
             if _under(path, prefix):
                 return rule
-        if self.protect is None or any(_under(path, prefix) for prefix in self.protect):
+        if prefixes.protect is None or any(_under(path, prefix) for prefix in prefixes.protect):
             return self._default_rule
         return None
 
