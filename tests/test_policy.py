@@ -539,3 +539,11 @@ def test_guard_refuses_control_paths_with_400():
     guard = Guard(offline_validator())
     assert guard.bad_path.status == 400 and guard.bad_path.error == "invalid_request"
     assert "control" in guard.bad_path.description
+
+
+def test_docstring_examples_hold():
+    import doctest
+
+    import wristband_mw.policy
+
+    assert doctest.testmod(wristband_mw.policy).failed == 0
