@@ -5,7 +5,8 @@ middleware options. Thousands of seeded targets (:mod:`targets`) are sent as raw
 over sockets, each without a token or with a valid token that lacks the ``admin`` and
 ``data`` scopes. Whatever a framework makes of a target, no protected handler may run
 without a token, no scoped handler without its scope, and nothing may answer 5xx.
-``WRISTBAND_MW_DIFFERENTIAL_TARGETS`` sets the number of targets per stack.
+``WRISTBAND_MW_DIFFERENTIAL_TARGETS`` sets the number of targets per stack and
+``WRISTBAND_MW_DIFFERENTIAL_SEED`` the seed (to explore beyond the fixed one).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .targets import generate
 
 HERE = Path(__file__).resolve().parent
 TARGETS = int(os.environ.get("WRISTBAND_MW_DIFFERENTIAL_TARGETS", "2500"))
-SEED = 20261206
+SEED = int(os.environ.get("WRISTBAND_MW_DIFFERENTIAL_SEED", "20261206"))
 CLIENTS = 6
 REQUEST_TIMEOUT = 10.0
 
@@ -39,7 +40,9 @@ REQUEST_TIMEOUT = 10.0
 class Outcome:
     target: bytes
     token: bool
-    status: Optional[int]  # None: the server closed the connection without answering
+    status: Optional[int]  # None: the server closed the connection (or timed out) without answering
+    # (werkzeug's dev server does, after running the app, for absolute-form targets such as
+    # "http://127.0.0.1:1%5Cx": its request log cannot parse the port)
     handler: Optional[str]  # the handler that ran, if any
     routed: str  # the path it routed on, as it reported it
     head: bytes  # the start of the response, for the failure message
@@ -76,6 +79,8 @@ def send(port: int, target: bytes, token: Optional[str]) -> Outcome:
                 chunks.append(chunk)
         except ConnectionResetError:
             pass
+        except socket.timeout:  # a stuck server is no bypass: reported as unanswered
+            chunks.append(b"")
     response = b"".join(chunks)
     status: Optional[int] = None
     if response.startswith(b"HTTP/") and len(response) >= 12:
