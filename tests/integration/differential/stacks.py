@@ -2,7 +2,8 @@
 
 Every stack serves the same routes behind the same middleware options, on 127.0.0.1
 only. Each handler answers ``ran:<handler>:<the path the framework routed on>`` so the
-client can tell which handler ran for a request target; ``/healthz`` answers ``ok``
+client can tell which handler ran for a request target, and appends the same to the file
+named by ``DIFFERENTIAL_RECORD`` under the request's ``X-Probe`` number; ``/healthz`` answers ``ok``
 once the server is up. The validator reads its issuer from ``WRISTBAND_ISSUER`` and
 ``WRISTBAND_JWKS_URL`` (a loopback issuer of the test).
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Dict, Iterable, List, Tuple
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from wristband_mw import (
     JwtAsgiMiddleware,
@@ -54,7 +56,19 @@ def validator() -> Any:
     )
 
 
-def answer(handler: str, path: str) -> str:
+_RECORD = os.environ.get("DIFFERENTIAL_RECORD")
+_RECORD_LOCK = threading.Lock()
+
+
+def answer(handler: str, path: str, probe: Optional[str]) -> str:
+    """The response body; also appends ``probe<TAB>handler<TAB>path`` to the record file.
+
+    The record sees runs whose response never reaches the client (a server that drops
+    the connection after the app ran).
+    """
+    if _RECORD is not None and probe is not None:
+        with _RECORD_LOCK, open(_RECORD, "a", encoding="utf-8") as record:
+            record.write(f"{probe}\t{handler}\t{path!r}\n")
     return f"ran:{handler}:{path!r}"
 
 
@@ -69,7 +83,7 @@ def flask_app() -> Any:
         rule = route.replace("{id}", "<int:id>").replace("{rest}", "<path:rest>")
 
         def view(handler: str = handler, **_: Any) -> str:
-            return "ok" if handler == "healthz" else answer(handler, request.path)
+            return "ok" if handler == "healthz" else answer(handler, request.path, request.headers.get("X-Probe"))
 
         app.add_url_rule(rule, handler, view)
     app.wsgi_app = JwtWsgiMiddleware(app.wsgi_app, validator(), **OPTIONS)  # type: ignore[method-assign]
@@ -103,7 +117,9 @@ def _django_urlpatterns() -> List[Any]:
         rule = route.lstrip("/").replace("{id}", "<int:id>").replace("{rest}", "<path:rest>")
 
         def view(request: Any, handler: str = handler, **_: Any) -> Any:
-            return HttpResponse("ok" if handler == "healthz" else answer(handler, request.path_info))
+            return HttpResponse(
+                "ok" if handler == "healthz" else answer(handler, request.path_info, request.META.get("HTTP_X_PROBE"))
+            )
 
         patterns.append(path(rule, view))
     return patterns
@@ -139,7 +155,9 @@ def starlette_app(fastapi: bool = False) -> Any:
 
     def endpoint(handler: str) -> Callable[[Request], Any]:
         async def view(request: Request) -> PlainTextResponse:
-            return PlainTextResponse("ok" if handler == "healthz" else answer(handler, request.url.path))
+            return PlainTextResponse(
+                "ok" if handler == "healthz" else answer(handler, request.url.path, request.headers.get("x-probe"))
+            )
 
         # FastAPI injects by annotation, and annotations here are strings (PEP 563).
         view.__annotations__ = {"request": Request, "return": PlainTextResponse}
@@ -169,7 +187,7 @@ def litestar_app(inside: bool) -> Any:
         rule = route.replace("{id}", "{id:int}").replace("{rest}", "{rest:path}")
 
         def view(request: Request[Any, Any, Any], handler: str = handler) -> str:
-            return "ok" if handler == "healthz" else answer(handler, request.url.path)
+            return "ok" if handler == "healthz" else answer(handler, request.url.path, request.headers.get("x-probe"))
 
         handlers.append(get(rule, media_type=MediaType.TEXT, name=handler, sync_to_thread=False)(view))
     if inside:  # Litestar's own middleware list: runs after routing, per route
@@ -192,6 +210,19 @@ def serve_asgi(app: Any, port: int, root_path: str = "") -> None:
     )
 
 
+def serve_hypercorn(app: Any, port: int, root_path: str) -> None:
+    import asyncio
+
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.root_path = root_path  # hypercorn leaves it out of the scope's path
+    config.graceful_timeout = 2
+    asyncio.run(serve(app, config))  # type: ignore[arg-type]
+
+
 STACKS: Dict[str, Callable[[int], None]] = {
     "flask-werkzeug": lambda port: serve_wsgi(flask_app(), "werkzeug", port),
     "flask-wsgiref": lambda port: serve_wsgi(flask_app(), "wsgiref", port),
@@ -205,6 +236,12 @@ STACKS: Dict[str, Callable[[int], None]] = {
     "starlette-uvicorn-root-path": lambda port: serve_asgi(starlette_app(), port, "/mnt"),
     "litestar-uvicorn-wrapped-root-path": lambda port: serve_asgi(litestar_app(inside=False), port, "/mnt"),
     "litestar-uvicorn-middleware-list-root-path": lambda port: serve_asgi(litestar_app(inside=True), port, "/mnt"),
+    # hypercorn --root-path /mnt: the path does not start with /mnt, and Litestar routes the
+    # client-chosen /x/mnt/api/me on /api/me.
+    "litestar-hypercorn-wrapped-root-path": lambda port: serve_hypercorn(litestar_app(inside=False), port, "/mnt"),
+    "litestar-hypercorn-middleware-list-root-path": lambda port: serve_hypercorn(
+        litestar_app(inside=True), port, "/mnt"
+    ),
 }
 
 
