@@ -2,10 +2,11 @@
 
 pyenv's shims only answer for the selected version, so plain ``tox`` would skip the
 others. This inline plugin (tox loads ``toxfile.py`` from the project root) adds the
-newest installed patch release of each pyenv ``X.Y`` to tox's ``--discover`` list, the
-executables tox tries first for an environment's Python; an environment still gets only
-an interpreter that matches it (py39 a 3.9). Without pyenv nothing is added and tox
-finds interpreters on PATH as usual.
+newest installed patch release of each pyenv 3.X this package supports to tox's
+``--discover`` list, the executables tox tries first for an environment's Python; an
+environment still gets only an interpreter that matches it (py39 a 3.9). Older ones are
+left out: discovery gives up at the first interpreter too old to query, such as a 2.7.
+Without pyenv nothing is added and tox finds interpreters on PATH as usual.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tox.plugin import impl
 from tox.session.state import State
 
 _RELEASE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")  # CPython final releases only (no -dev, t, pypy)
+_OLDEST = (3, 9)  # setup.cfg's python_requires
 
 
 def _pyenv_root() -> Optional[Path]:
@@ -40,7 +42,7 @@ def _pyenv_root() -> Optional[Path]:
 
 
 def pyenv_interpreters() -> List[str]:
-    """The newest installed patch release of each pyenv CPython X.Y, as executables."""
+    """The newest installed patch release of each pyenv CPython 3.9+, as executables."""
     root = _pyenv_root()
     if root is None or not (root / "versions").is_dir():
         return []
@@ -50,6 +52,8 @@ def pyenv_interpreters() -> List[str]:
         if not match:
             continue
         major, minor, patch = (int(part) for part in match.groups())
+        if (major, minor) < _OLDEST:
+            continue
         executable = version / "bin" / f"python{major}.{minor}"
         if executable.is_file() and patch >= newest.get((major, minor), (-1, executable))[0]:
             newest[(major, minor)] = (patch, executable)
