@@ -353,25 +353,32 @@ def test_demo_on_a_busy_port_fails_before_saying_ready(asgi, cli_env):
     assert_usage_error(done, f"cannot listen on 127.0.0.1:{port}")
 
 
+def run_into_closed_pipe(args, env):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written: EPIPE on the first print
+    try:
+        return subprocess.run(
+            CLI + args,
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=30,
+            preexec_fn=default_sigint,
+        )
+    finally:
+        os.close(write_end)
+
+
 def test_check_into_a_closed_pipe_exits_with_the_verdict(issuer, cli_env):
     """`wristband-mw check ... | head -3`: the reader may go early; the exit status stays the verdict."""
     for token, verdict in ((issuer.mint(), 0), (issuer.mint(exp_in=-60), 1)):
-        read_end, write_end = os.pipe()
-        os.close(read_end)  # the reader is gone before anything is written: EPIPE on the first print
-        try:
-            done = subprocess.run(
-                [*CLI, *check_args(issuer), token],
-                env=cli_env,
-                stdout=write_end,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                timeout=30,
-                preexec_fn=default_sigint,
-            )
-        finally:
-            os.close(write_end)
+        done = run_into_closed_pipe([*check_args(issuer), token], cli_env)
         assert done.returncode == verdict and done.stderr == "", done.stderr
+    for args, status in ((["--help"], 0), (["token"], 0), (["token", "--bogus"], 2)):
+        done = run_into_closed_pipe(args, cli_env)
+        assert done.returncode == status and "Traceback" not in done.stderr, (args, done.stderr)
 
 
 def test_check_piped_into_head_prints_no_traceback(issuer, cli_env):

@@ -99,7 +99,28 @@ def _finite(text: str) -> float:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Example::
+
+        >>> main(["token", "--port", "99999"])  # doctest: +SKIP
+        2
+    """
+    status = EXIT_OK
+    try:
+        try:
+            status = _main(argv)
+        except SystemExit as done:  # argparse: --help, --version (0) and usage errors (2)
+            status = done.code if isinstance(done.code, int) else (EXIT_OK if done.code is None else EXIT_USAGE)
+        # Flush here, not at interpreter exit, so a reader gone early (``| head -3``) is
+        # handled below instead of failing the exit with status 120.
+        sys.stdout.flush()
+    except BrokenPipeError:  # a print outside _out(), such as argparse's --help
+        _silence_stdout()
+    return status
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     # The commands report problems themselves; library warnings only with -v.
@@ -115,9 +136,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
-        return EXIT_OK
-    except BrokenPipeError:  # a print outside _out(): still no traceback
-        _silence_stdout()
         return EXIT_OK
 
 
