@@ -1,5 +1,6 @@
 """The ``wristband-mw`` command line, run as a subprocess the way a user runs it."""
 
+import http.client
 import importlib.util
 import json
 import os
@@ -8,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -34,8 +36,30 @@ def cli_env(tmp_path):
     return env
 
 
+def default_sigint():
+    """In the child: SIGINT raises KeyboardInterrupt, even under a parent that ignores it.
+
+    A process inherits an ignored SIGINT and Python then keeps it ignored, so a suite run
+    from such a parent (nohup, some CI runners) could never stop the servers it starts.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def popen(args, env, **kwargs):
+    return subprocess.Popen(CLI + args, env=env, preexec_fn=default_sigint, **kwargs)
+
+
 def run(args, env, stdin=None, timeout=30):
-    return subprocess.run(CLI + args, env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        CLI + args,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        preexec_fn=default_sigint,
+    )
 
 
 def read_until(process, pattern, timeout=20.0):
@@ -211,7 +235,7 @@ def test_token_rejects_a_malformed_claim(cli_env):
 
 
 def test_jwks_serves_the_key_that_token_signs_with(cli_env):
-    server = subprocess.Popen([*CLI, "jwks", "--port", "0"], env=cli_env, stdout=subprocess.PIPE, text=True)
+    server = popen(["jwks", "--port", "0"], cli_env, stdout=subprocess.PIPE, text=True)
     try:
         banner = "".join(read_until(server, r"Press Ctrl-C"))
         port = int(re.search(r"at http://127\.0\.0\.1:(\d+)/api/v1/oauth2/jwks", banner).group(1))
@@ -267,7 +291,7 @@ def assert_demo_answers(lines):
 
 def test_demo_serves_the_printed_commands_and_stops_on_ctrl_c(cli_env):
     # Port 0: the demo binds any free port and prints it (no race for a "free" port).
-    demo = subprocess.Popen([*CLI, "demo", "--port", "0"], env=cli_env, stdout=subprocess.PIPE, text=True)
+    demo = popen(["demo", "--port", "0"], cli_env, stdout=subprocess.PIPE, text=True)
     try:
         lines = read_until(demo, r"Press Ctrl-C")
         assert re.search(r"WSGI \(wsgiref\) on http://127\.0\.0\.1:[1-9][0-9]*$", lines[0].strip()), lines[0]
@@ -278,22 +302,11 @@ def test_demo_serves_the_printed_commands_and_stops_on_ctrl_c(cli_env):
 
 @pytest.mark.skipif(importlib.util.find_spec("uvicorn") is None, reason="covered by the test below")
 def test_demo_asgi_under_uvicorn(cli_env):
-    port = free_port()
-    demo = subprocess.Popen(
-        [*CLI, "demo", "--asgi", "--port", str(port)], env=cli_env, stdout=subprocess.PIPE, text=True
-    )
+    demo = popen(["demo", "--asgi", "--port", "0"], cli_env, stdout=subprocess.PIPE, text=True)
     try:
         lines = read_until(demo, r"Press Ctrl-C")
-        assert "ASGI (uvicorn)" in lines[0]
-        deadline = time.monotonic() + 10
-        while True:  # uvicorn binds after the banner is printed
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "uvicorn never listened"
-                time.sleep(0.05)
-        assert_demo_answers(lines)
+        assert re.search(r"ASGI \(uvicorn\) on http://127\.0\.0\.1:[1-9][0-9]*$", lines[0].strip()), lines[0]
+        assert_demo_answers(lines)  # at once: the banner comes only once the port listens
     finally:
         assert stop(demo) == 0
 
@@ -303,3 +316,117 @@ def test_demo_asgi_without_uvicorn_says_what_to_install(cli_env):
     done = run(["demo", "--asgi"], cli_env)
     assert done.returncode == 2
     assert "python -m pip install 'wristband-mw[demo]'" in done.stderr
+
+
+# -- no tracebacks: usage errors, busy ports, closed pipes, Ctrl-C under traffic -----------------
+
+
+def assert_usage_error(done, message):
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["demo", "--port", "99999"], "port must be 0 to 65535, got 99999"),
+        (["demo", "--port", "http"], "not a port number: 'http'"),
+        (["token", "--port", "99999"], "port must be 0 to 65535, got 99999"),
+        (["jwks", "--port", "-1"], "port must be 0 to 65535, got -1"),
+        (["token", "--exp-in", "nan"], "must be a finite number"),
+        (["check", "abc", "--domain", "auth.example.com", "--leeway", "inf"], "must be a finite number"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(args, message, cli_env):
+    assert_usage_error(run(args, cli_env), message)
+
+
+@pytest.mark.parametrize("asgi", [False, True], ids=["wsgi", "asgi"])
+def test_demo_on_a_busy_port_fails_before_saying_ready(asgi, cli_env):
+    if asgi and importlib.util.find_spec("uvicorn") is None:
+        pytest.skip("needs uvicorn")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = run(["demo", *(["--asgi"] if asgi else []), "--port", str(port)], cli_env)
+    assert_usage_error(done, f"cannot listen on 127.0.0.1:{port}")
+
+
+def run_into_closed_pipe(args, env):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written: EPIPE on the first print
+    try:
+        return subprocess.run(
+            CLI + args,
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=30,
+            preexec_fn=default_sigint,
+        )
+    finally:
+        os.close(write_end)
+
+
+def test_check_into_a_closed_pipe_exits_with_the_verdict(issuer, cli_env):
+    """`wristband-mw check ... | head -3`: the reader may go early; the exit status stays the verdict."""
+    for token, verdict in ((issuer.mint(), 0), (issuer.mint(exp_in=-60), 1)):
+        done = run_into_closed_pipe([*check_args(issuer), token], cli_env)
+        assert done.returncode == verdict and done.stderr == "", done.stderr
+    for args, status in ((["--help"], 0), (["token"], 0), (["token", "--bogus"], 2)):
+        done = run_into_closed_pipe(args, cli_env)
+        assert done.returncode == status and "Traceback" not in done.stderr, (args, done.stderr)
+
+
+def test_check_piped_into_head_prints_no_traceback(issuer, cli_env):
+    """The real pipeline, through the shell: bash's PIPESTATUS holds the CLI's own exit status."""
+    command = " ".join([*(f"'{part}'" for part in [*CLI, *check_args(issuer), issuer.mint()]), "| head -1"])
+    done = subprocess.run(
+        ["bash", "-c", command + '; exit "${PIPESTATUS[0]}"'],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=default_sigint,
+    )
+    assert done.returncode == 0 and done.stdout == "Result:   VALID\n" and done.stderr == "", done.stderr
+
+
+@pytest.mark.parametrize("asgi", [False, True], ids=["wsgi", "asgi"])
+def test_demo_stops_on_the_first_ctrl_c_under_traffic(asgi, cli_env):
+    if asgi and importlib.util.find_spec("uvicorn") is None:
+        pytest.skip("needs uvicorn")
+    demo = popen(["demo", *(["--asgi"] if asgi else []), "--port", "0"], cli_env, stdout=subprocess.PIPE, text=True)
+    served, stopping = [], threading.Event()
+
+    def traffic(url, token):
+        while not stopping.is_set():
+            try:
+                served.append(http_get(url, token)[0])
+            except (OSError, http.client.HTTPException):  # the server went away mid-request, as it stops
+                return
+
+    try:
+        lines = read_until(demo, r"Press Ctrl-C")
+        url, token = demo_commands(lines)[0]
+        clients = [threading.Thread(target=traffic, args=(url, token), daemon=True) for _ in range(4)]
+        for client in clients:
+            client.start()
+        deadline = time.monotonic() + 20
+        while len(served) < 20:  # requests are being written when Ctrl-C comes
+            assert time.monotonic() < deadline, f"only {len(served)} answers"
+            time.sleep(0.01)
+        demo.send_signal(signal.SIGINT)  # once
+        assert demo.wait(timeout=15) == 0
+        assert set(served) == {200}
+    finally:
+        stopping.set()
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        demo.stdout.close()

@@ -6,7 +6,8 @@
 ``jwks``   serve that issuer's JWKS, for developing apps that use the middleware.
 
 Exit status: 0 success (a valid token for ``check``), 1 an invalid token, 2 usage or
-network errors. Only the package's public API is used here.
+network errors, whatever the output is piped into (a reader that stops early, like
+``| head -3``, is not an error). Only the package's public API is used here.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import hashlib
 import importlib
 import json
 import logging
+import math
 import os
+import socket
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, TextIO
+from typing import Any, Dict, List, Optional, Sequence
 
 from . import (
     BearerTokenError,
@@ -49,11 +53,74 @@ class UsageError(Exception):
     """Bad arguments or environment: exit status 2."""
 
 
+def _out(text: str) -> None:
+    """Print ``text`` to stdout; if the reader has gone (``| head -3``), stop printing quietly.
+
+    The standard recipe for EPIPE: point stdout at devnull, so neither later prints nor
+    the interpreter's final flush raise again, and let the command finish with its own
+    exit status (a valid token is still exit 0).
+    """
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0 to 65535, got {port}")
+    return port
+
+
+def _finite(text: str) -> float:
+    """argparse type: a finite number (no nan, no inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
 # -- main ------------------------------------------------------------------------------
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Example::
+
+        >>> main(["token", "--port", "99999"])  # doctest: +SKIP
+        2
+    """
+    status = EXIT_OK
+    try:
+        try:
+            status = _main(argv)
+        except SystemExit as done:  # argparse: --help, --version (0) and usage errors (2)
+            status = done.code if isinstance(done.code, int) else (EXIT_OK if done.code is None else EXIT_USAGE)
+        # Flush here, not at interpreter exit, so a reader gone early (``| head -3``) is
+        # handled below instead of failing the exit with status 120.
+        sys.stdout.flush()
+    except BrokenPipeError:  # a print outside _out(), such as argparse's --help
+        _silence_stdout()
+    return status
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     # The commands report problems themselves; library warnings only with -v.
@@ -83,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run a protected sample app on a local issuer")
     demo.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
-    demo.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0: any free port)")
+    demo.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000; 0: any free port)")
     demo.add_argument("--asgi", action="store_true", help="serve through JwtAsgiMiddleware under uvicorn")
     demo.set_defaults(run=_run_demo)
 
@@ -98,8 +165,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--jwks-url", help="JWKS URL (with --issuer) when not using --domain")
     check.add_argument("--issuer", help="expected iss (with --jwks-url, or to override --domain's)")
     check.add_argument("--audience", action="append", help="expected aud (repeat for several)")
-    check.add_argument("--leeway", type=float, default=0.0, help="seconds of clock skew to tolerate")
-    check.add_argument("--timeout", type=float, default=5.0, help="JWKS fetch timeout in seconds")
+    check.add_argument("--leeway", type=_finite, default=0.0, help="seconds of clock skew to tolerate")
+    check.add_argument("--timeout", type=_finite, default=5.0, help="JWKS fetch timeout in seconds")
     check.add_argument("--json", action="store_true", help="print a machine-readable result")
     check.set_defaults(run=_run_check)
 
@@ -107,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", default="user-123", help="subject (default: user-123)")
     token.add_argument("--scope", default="openid email profile", help="space-separated scopes")
     token.add_argument("--aud", action="append", help="audience (repeat for several)")
-    token.add_argument("--exp-in", type=float, default=3600, help="seconds until expiry; negative for expired")
+    token.add_argument("--exp-in", type=_finite, default=3600, help="seconds until expiry; negative for expired")
     token.add_argument("--claim", action="append", default=[], metavar="K=V", help="extra claim; V may be JSON")
     _add_issuer_options(token)
     token.set_defaults(run=_run_token)
@@ -120,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_issuer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_JWKS_PORT, help=f"JWKS server port (default: {DEFAULT_JWKS_PORT})"
+        "--port", type=_port, default=DEFAULT_JWKS_PORT, help=f"JWKS server port (default: {DEFAULT_JWKS_PORT})"
     )
     parser.add_argument("--issuer", help="iss of minted tokens (default: http://127.0.0.1:PORT)")
     parser.add_argument(
@@ -138,6 +205,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from .demo import asgi_demo_app, wsgi_demo_app
     from .testing import LocalIssuer
 
+    uvicorn: Any = None
     if args.asgi:
         try:
             uvicorn = importlib.import_module("uvicorn")
@@ -147,17 +215,51 @@ def _run_demo(args: argparse.Namespace) -> int:
             ) from None
     with LocalIssuer() as issuer:
         validator = issuer.validator()
+        # The banner goes out only once the socket listens: a port in use is a usage
+        # error before anything says "ready", and --port 0 prints the port it got.
         if args.asgi:
-            _print_demo_intro(issuer, f"http://{_url_host(args.host)}:{args.port}", "ASGI (uvicorn)")
-            uvicorn.run(asgi_demo_app(validator), host=args.host, port=args.port, log_level="warning")
+            listener = _listen(args.host, args.port)
+            base = f"http://{_url_host(args.host)}:{listener.getsockname()[1]}"
+            _print_demo_intro(issuer, base, "ASGI (uvicorn)")
+            with listener:
+                config = uvicorn.Config(asgi_demo_app(validator), log_level="warning", lifespan="off")
+                # uvicorn serves the bound socket and stops on the first Ctrl-C itself.
+                uvicorn.Server(config).run(sockets=[listener])
         else:
             server = _wsgi_server(wsgi_demo_app(validator), args.host, args.port)
-            # The bound port, so --port 0 (any free port) prints usable commands.
             _print_demo_intro(issuer, f"http://{_url_host(args.host)}:{server.server_port}", "WSGI (wsgiref)")
-            with server, contextlib.suppress(KeyboardInterrupt):
-                server.serve_forever()
+            _serve_until_interrupted(server)
     print("demo stopped", file=sys.stderr)
     return EXIT_OK
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv4 or IPv6), or a usage error."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=128)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _serve_until_interrupted(server: Any) -> None:
+    """Serve in a worker thread until Ctrl-C, then stop at once.
+
+    wsgiref's handler catches every exception while it runs the app and writes the
+    response, KeyboardInterrupt included (it answers 500 and serves on), so Ctrl-C under
+    traffic used to be lost. Here the main thread, the one Python delivers SIGINT to,
+    only waits; requests run in daemon threads that a slow client cannot keep alive.
+    """
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    serving.start()
+    try:
+        while serving.is_alive():
+            serving.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()  # returns within one poll interval: requests run in their own threads
+        server.server_close()
 
 
 def _url_host(host: str) -> str:
@@ -168,7 +270,7 @@ def _print_demo_intro(issuer: Any, base: str, server: str) -> None:
     user = issuer.mint(sub="demo-user", scope="openid profile", exp_in=3600)
     admin = issuer.mint(sub="demo-admin", scope="openid profile admin", exp_in=3600)
     expired = issuer.mint(sub="demo-user", scope="openid profile", exp_in=-60)
-    print(
+    _out(
         f"""wristband-mw demo: {server} on {base}
 Local issuer {issuer.issuer} (JWKS {issuer.jwks_url}); tokens are valid for one hour.
 Try, in another terminal:
@@ -188,20 +290,26 @@ Try, in another terminal:
   # no token: 401
   curl -i {base}/api/me
 
-Press Ctrl-C to stop.""",
-        flush=True,
+Press Ctrl-C to stop."""
     )
 
 
 def _wsgi_server(app: Any, host: str, port: int) -> Any:
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     class QuietHandler(WSGIRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the request line holds no token, but keep the demo output readable
 
+    class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+        daemon_threads = True  # a hung client never delays the exit
+        block_on_close = False
+
+    if ":" in host:
+        ThreadingWSGIServer.address_family = socket.AF_INET6
     try:
-        return make_server(host, port, app, handler_class=QuietHandler)
+        return make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -219,14 +327,19 @@ def _load_or_create_key(path: Path) -> bytes:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    if path.exists():
-        return path.read_bytes()
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(pem)
+    try:
+        if path.exists():
+            return path.read_bytes()
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+    except OSError as exc:
+        raise UsageError(f"cannot use the key file {path}: {exc.strerror or exc}") from None
     print(f"created a development signing key in {path}", file=sys.stderr)
     return pem
 
@@ -281,21 +394,20 @@ def _run_token(args: argparse.Namespace) -> int:
     if args.aud:
         claims["aud"] = args.aud[0] if len(args.aud) == 1 else args.aud
     with _local_issuer(args, port=0) as issuer:
-        print(issuer.mint(sub=args.sub, scope=args.scope, exp_in=args.exp_in, **claims))
+        _out(issuer.mint(sub=args.sub, scope=args.scope, exp_in=args.exp_in, **claims))
     return EXIT_OK
 
 
 def _run_jwks(args: argparse.Namespace) -> int:
     with _local_issuer(args, port=args.port) as issuer:
-        print(
+        _out(
             f"""Serving the local issuer's JWKS at {issuer.jwks_url} (kid {issuer.kid}).
 Validate its tokens with:
 
     WristbandJwtValidatorConfig(issuer="{issuer.issuer}", jwks_url="{issuer.jwks_url}")
 
 Mint one with: wristband-mw token --port {issuer.port}{" --issuer " + issuer.issuer if args.issuer else ""}
-Press Ctrl-C to stop.""",
-            flush=True,
+Press Ctrl-C to stop."""
         )
         with contextlib.suppress(KeyboardInterrupt):
             while True:
@@ -359,9 +471,12 @@ def _token_input(args: argparse.Namespace) -> str:
         return extract_bearer_token(args.header)
     if args.token not in (None, "-"):
         return str(args.token).strip()
-    if sys.stdin.isatty():
+    if sys.stdin is None or sys.stdin.isatty():
         raise UsageError("no token: pass it as an argument, on stdin, or with --header")
-    return sys.stdin.read().strip()
+    try:
+        return sys.stdin.read().strip()
+    except (UnicodeDecodeError, OSError) as exc:
+        raise UsageError(f"cannot read the token from stdin: {exc}") from None
 
 
 def _report(
@@ -375,9 +490,9 @@ def _report(
     jwks_kids = _jwks_kids(validator, result)
     details = _details(validator, result, header, claims, jwks_kids)
     if args.json:
-        print(json.dumps(details, indent=2, sort_keys=True))
+        _out(json.dumps(details, indent=2, sort_keys=True))
     else:
-        _print_details(details, sys.stdout)
+        _out(_format_details(details))
     if result.is_valid:
         return EXIT_OK
     return EXIT_USAGE if result.error is ErrorCode.KEYS_UNAVAILABLE else EXIT_INVALID
@@ -460,7 +575,7 @@ def _relative(seconds: float) -> str:
     return f"in {text}" if seconds >= 0 else f"{text} ago"
 
 
-def _print_details(details: Dict[str, Any], out: TextIO) -> None:
+def _format_details(details: Dict[str, Any]) -> str:
     verdict = "VALID" if details["valid"] else f"INVALID ({details['error']})"
     lines = [f"Result:   {verdict}"]
     if not details["valid"]:
@@ -476,7 +591,7 @@ def _print_details(details: Dict[str, Any], out: TextIO) -> None:
             lines.append(f"{label + ':':<9} {details[name]['at']} ({details[name]['relative']})")
     lines.append("Header:   " + json.dumps(details["header"], sort_keys=True))
     lines.append("Claims:   " + json.dumps(details["claims"], indent=2, sort_keys=True).replace("\n", "\n          "))
-    print("\n".join(lines), file=out)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover
