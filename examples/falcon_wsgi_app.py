@@ -1,4 +1,4 @@
-"""Falcon (WSGI): wrap the app; resources read the claims with ``get_claims(req)``.
+"""Falcon (WSGI): wrap the app; ``req.context.user`` holds the claims.
 
 Run it (production: WRISTBAND_DOMAIN=auth.yourapp.io; a local issuer: WRISTBAND_ISSUER
 and WRISTBAND_JWKS_URL instead)::
@@ -20,6 +20,13 @@ validator = create_wristband_jwt_validator(
 )
 
 
+class LoadUser:
+    """Falcon middleware: ``req.context.user`` is the verified JWTPayload (None on /healthz)."""
+
+    def process_request(self, req, resp):
+        req.context.user = get_claims(req)
+
+
 class Health:
     def on_get(self, req, resp):
         resp.media = {"status": "ok"}
@@ -27,16 +34,16 @@ class Health:
 
 class Me:
     def on_get(self, req, resp):
-        claims = get_claims(req)  # the verified JWTPayload
+        claims = req.context.user
         resp.media = {"sub": claims.sub, "scopes": list(claims.scopes), "claims": claims.to_dict()}
 
 
 class Admin:
     def on_get(self, req, resp):
-        resp.media = {"sub": get_claims(req).sub, "admin": True}
+        resp.media = {"sub": req.context.user.sub, "admin": True}
 
 
-app = falcon.App()
+app = falcon.App(middleware=[LoadUser()])
 app.add_route("/healthz", Health())
 app.add_route("/api/me", Me())
 app.add_route("/api/admin", Admin())

@@ -235,12 +235,36 @@ def uvicorn(module: str, *options: str) -> Callable[[int], List[str]]:
     return command
 
 
-def hypercorn(module: str) -> Callable[[int], List[str]]:
-    return lambda port: ["hypercorn", "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "2", module]
+def hypercorn(module: str, *options: str) -> Callable[[int], List[str]]:
+    return lambda port: ["hypercorn", "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "2", *options, module]
 
 
-def granian(module: str, *, interface: str = "asgi") -> Callable[[int], List[str]]:
-    return lambda port: ["granian", "--interface", interface, "--host", "127.0.0.1", "--port", str(port), module]
+def granian(module: str, *options: str, interface: str = "asgi") -> Callable[[int], List[str]]:
+    return lambda port: [
+        "granian", "--interface", interface, "--host", "127.0.0.1", "--port", str(port), *options, module
+    ]  # fmt: skip
+
+
+def daphne(module: str) -> Callable[[int], List[str]]:
+    return lambda port: ["daphne", "--bind", "127.0.0.1", "--port", str(port), module]
+
+
+def waitress(module: str) -> Callable[[int], List[str]]:
+    return lambda port: ["waitress", f"--listen=127.0.0.1:{port}", "--threads=4", module]
+
+
+def h2_request(port: int, path: str, *, token: Optional[str] = None, method: str = "GET") -> Response:
+    """One HTTP/2 request over cleartext with prior knowledge (h2c, no upgrade), by httpx."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    with httpx.Client(http1=False, http2=True, timeout=REQUEST_TIMEOUT, trust_env=False) as client:
+        response = client.request(method, f"http://127.0.0.1:{port}{path}", headers=headers)
+    assert response.http_version == "HTTP/2", response.http_version
+    message = http.client.HTTPMessage()
+    for name, value in response.headers.multi_items():
+        message[name] = value
+    return Response(response.status_code, message, response.content)
 
 
 # -- WebSocket client -------------------------------------------------------------------------
