@@ -389,8 +389,12 @@ def test_constructor_rejects_bad_app_and_validator(validator):
 def test_path_is_matched_below_root_path(validator):
     middleware = asgi(validator, protect=["/api"])
     assert get(middleware, path="/app/api/x", root_path="/app").status == 401
-    assert get(middleware, path="/api/x", root_path="/api").status == 200  # mounted at /api: routes on /x
-    assert get(middleware, path="/api", root_path="/api").status == 200
+    # Starlette routes "/api/x" below root_path "/api" on "/x", but Litestar's own middleware
+    # list hands over a path already stripped while root_path is kept: "/api/x" is protected.
+    assert get(middleware, path="/api/x", root_path="/api").status == 401
+    assert get(middleware, path="/api", root_path="/api").status == 401
+    assert get(middleware, path="/app/public", root_path="/app").status == 200
+    assert get(middleware, path="/public", root_path="/app").status == 200
     assert get(middleware, path="/api/x", root_path="/app").status == 401  # path without the prefix (older servers)
     assert get(middleware, path="/apix/api/y", root_path="/apix").status == 401
     assert get(middleware, path="/api/x", root_path="/ap").status == 401  # not a segment boundary
@@ -727,3 +731,27 @@ def test_error_body_is_valid_json_for_every_status(issuer, validator):
     ]
     for body in bodies:
         assert set(json.loads(body)) == {"error", "error_description"}
+
+
+# -- root_path spellings and control characters (the policy decides; this checks the wiring) ------
+
+
+def test_root_path_spellings_litestar_and_starlette(validator, issuer, realm):
+    token = issuer.mint(sub="user-1", scope="openid")
+    middleware = asgi(validator, protect=["/api"], scopes={"/api/admin": ["admin"]})
+    # uvicorn --root-path /api: path "/api/api/me"; Litestar's middleware list: "/api/me".
+    for path, root_path in [("/api/api/me", "/api"), ("/api/me", "/api"), ("/x/mnt/api/me", "/mnt"), ("/me", "/api")]:
+        assert_refusal(get(middleware, path=path, root_path=root_path), 401, None, realm)
+        admin = path.replace("/me", "/admin")
+        sent = get(middleware, path=admin, root_path=root_path, authorization=f"Bearer {token}")
+        assert_refusal(sent, 403, "insufficient_scope", realm)
+    assert get(middleware, path="/mnt/public", root_path="/mnt").status == 200
+
+
+@pytest.mark.parametrize("path", ["/api\n", "/api/admin\n", "/api%0A", "/health\r", "/health\x00", "/x\t", "/api\x85"])
+def test_control_characters_in_path_are_400_before_the_app(validator, token, realm, path):
+    middleware = asgi(validator, protect=["/api"], exempt=["/health"], optional=True)
+    for authorization in (None, f"Bearer {token}"):
+        sent = get(middleware, path=path, authorization=authorization)
+        assert_refusal(sent, 400, "invalid_request", realm)
+        assert "control characters" in sent.json["error_description"]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from mw_support import offline_validator
 
 from wristband_mw import ErrorCode, JWTPayload, JwtValidationResult
-from wristband_mw.policy import AccessPolicy, Guard, normalize_path
+from wristband_mw.policy import REFUSED, AccessPolicy, Guard, asgi_path_spellings, normalize_path, wsgi_path_spellings
 from wristband_mw.responses import AuthFailure
 
 
@@ -347,3 +347,195 @@ def test_verdict():
     assert isinstance(expired, AuthFailure) and expired.status == 401 and expired.code is ErrorCode.EXPIRED
     down = guard.verdict(JwtValidationResult(False, None, "x", ErrorCode.KEYS_UNAVAILABLE), rule)
     assert isinstance(down, AuthFailure) and down.status == 503
+
+
+# -- WSGI non-ASCII paths (PEP 3333: PATH_INFO is the path's bytes decoded as latin-1) ------------
+
+
+def pep3333(path: str) -> str:
+    """``path`` as a PEP 3333 server puts it in PATH_INFO."""
+    return path.encode("utf-8").decode("latin-1")
+
+
+def wsgi_protected(policy: AccessPolicy, path_info: str, method: str = "GET") -> bool:
+    return policy.rule_for_wsgi(method, path_info) is not None
+
+
+def test_wsgi_path_spellings():
+    assert wsgi_path_spellings("/api/x") == ("/api/x",)
+    assert wsgi_path_spellings(pep3333("/café")) == ("/café", "/cafÃ©")
+    # Invalid UTF-8: werkzeug and Falcon replace the byte, Django re-percent-encodes it.
+    assert wsgi_path_spellings("/donn\xc3\xa9es/\xc1\xb8") == (
+        "/données/\ufffd\ufffd",
+        "/données/%C1%B8",
+        "/donnÃ©es/Á¸",  # noqa: RUF001
+    )
+    assert wsgi_path_spellings("/日本") == ("/日本",)  # not latin-1: a server that decoded already
+
+
+def test_wsgi_spellings_match_what_frameworks_decode():
+    werkzeug = pytest.importorskip("werkzeug._internal")
+    django_wsgi = pytest.importorskip("django.core.handlers.wsgi")
+    for path_info in [pep3333("/café/x"), "/donn\xc3\xa9es/\xc1\xb8", "/\xff\xfe", "/a\xe9b", "/\xf0\x9f\x98"]:
+        spellings = wsgi_path_spellings(path_info)
+        assert werkzeug._wsgi_decoding_dance(path_info) in spellings
+        assert django_wsgi.get_path_info({"PATH_INFO": path_info}) in spellings
+        assert path_info in spellings
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/café", "/café/", "/café/secret", "/caf%C3%A9/secret", "/caf%c3%a9", "//café/./x", "/x/../café/x"],
+)
+def test_non_ascii_prefix_matches_under_wsgi(path):
+    policy = AccessPolicy(protect=["/café"], scopes={"/données": ["data"]})
+    assert wsgi_protected(policy, pep3333(path)), path
+    assert protected(policy, path), path  # ASGI: path arrives decoded
+
+
+def test_non_ascii_scoped_prefix_needs_its_scope_under_wsgi():
+    policy = AccessPolicy(protect=["/api"], scopes={"/données": ["data"]})
+    assert policy.rule_for_wsgi("GET", pep3333("/données/x")).scopes == ("data",)
+    # werkzeug decodes with errors="replace": invalid UTF-8 in a later segment still routes into /données.
+    assert policy.rule_for_wsgi("GET", "/donn\xc3\xa9es/\xc1\xb8").scopes == ("data",)
+    assert policy.rule_for_wsgi("GET", "/donn%C3%A9es/x").scopes == ("data",)
+    assert not wsgi_protected(policy, pep3333("/donnéesx"))
+    assert not wsgi_protected(policy, pep3333("/public/é"))
+
+
+def test_non_ascii_exempt_must_hold_in_every_spelling():
+    policy = AccessPolicy(exempt=["/café"])
+    assert not wsgi_protected(policy, pep3333("/café/menu"))
+    assert wsgi_protected(policy, pep3333("/cafe/menu"))
+    # A prefix exempted in its latin-1 spelling does not open the UTF-8 route.
+    latin = AccessPolicy(exempt=[pep3333("/café")])
+    assert wsgi_protected(latin, pep3333("/café"))
+
+
+# -- ASGI root_path --------------------------------------------------------------------------------
+
+
+def test_asgi_path_spellings():
+    assert asgi_path_spellings("/api/me", "") == ("/api/me",)
+    assert asgi_path_spellings("/mnt/api/me", "/mnt") == ("/mnt/api/me", "/api/me")
+    assert asgi_path_spellings("/mnt", "/mnt") == ("/mnt", "/")
+    assert asgi_path_spellings("/me", "/api") == ("/me", "/api/me")
+    assert asgi_path_spellings("/x/mnt/api/me", "/mnt") == (
+        "/x/mnt/api/me",
+        "/mnt/x/mnt/api/me",
+        "/api/me",
+        "/x/api/me",
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path"),
+    [
+        ("/api/api/me", "/api"),  # uvicorn --root-path /api, Starlette: routes on /api/me
+        ("/api/me", "/api"),  # Litestar's middleware list: path stripped, root_path kept
+        ("/me", "/api"),  # outside root_path: never more open than /api/me
+        ("/mnt/api/me", "/mnt"),
+        ("/x/mnt/api/me", "/mnt"),  # Litestar strips at the first occurrence
+        ("/api/me", "/mnt"),  # hypercorn: path without the prefix
+        ("/mnt/%61pi/me", "/mnt"),
+        ("/mnt//api/./me", "/mnt"),
+    ],
+)
+def test_root_path_protected_if_any_spelling_is(path, root_path):
+    policy = AccessPolicy(protect=["/api"], scopes={"/api/admin": ["admin"]})
+    assert policy.rule_for_asgi("GET", path, root_path) is not None, (path, root_path)
+    admin = path.replace("/me", "/admin")
+    assert policy.rule_for_asgi("GET", admin, root_path).scopes == ("admin",), (admin, root_path)
+
+
+def test_root_path_exempt_only_if_every_spelling_is():
+    policy = AccessPolicy(exempt=["/healthz"])
+    assert policy.rule_for_asgi("GET", "/mnt/healthz", "/mnt") is not None  # Falcon routes on /mnt/healthz
+    both = AccessPolicy(exempt=["/healthz", "/mnt/healthz"])
+    assert both.rule_for_asgi("GET", "/mnt/healthz", "/mnt") is None
+    assert both.rule_for_asgi("GET", "/x/mnt/healthz", "/mnt") is not None
+    open_policy = AccessPolicy(protect=["/api"])
+    assert open_policy.rule_for_asgi("GET", "/mnt/public", "/mnt") is None
+    assert open_policy.rule_for_asgi("GET", "/public", "/mnt") is None
+
+
+@given(
+    st.lists(st.sampled_from(["api", "mnt", "x", "..", "", "admin", "%2F"]), max_size=6),
+    st.sampled_from(["/mnt", "/api", "/x/y"]),
+)
+def test_property_root_path_never_more_open_than_with_prefix(segments, root_path):
+    policy = AccessPolicy(protect=["/api"], exempt=["/x"], scopes={"/api/admin": ["admin"]})
+    path = "/" + "/".join(segments)
+    rule = policy.rule_for_asgi("GET", path, root_path)
+    with_prefix = policy.rule_for_asgi("GET", root_path + path, root_path)
+    for spelling in (path, root_path + path):
+        plain = policy.rule_for("GET", spelling)
+        if plain is not None:  # any spelling's rule is required
+            assert rule is not None and set(plain.scopes) <= set(rule.scopes), (path, root_path)
+    if with_prefix is not None and not path.startswith(root_path):
+        assert rule is not None and set(with_prefix.scopes) <= set(rule.scopes), (path, root_path)
+
+
+# -- control characters ----------------------------------------------------------------------------
+
+CONTROL_PATHS = [
+    "/api\n",
+    "/api%0A",  # for rule_for (an ASGI path, decoded once): double encoding
+    "/api%0a",
+    "/api/admin%0A",
+    "/%61pi%0A",
+    "/ap%69%2fadmin%0A",
+    "/api\r",
+    "/api%0D%0A",
+    "/api\x00",
+    "/api%00",
+    "/api\t",
+    "/api%09",
+    "/a\x01pi",
+    "/api\x7f",
+    "/api%7F",
+    "/api\x85",
+    "/api%C2%85",  # U+0085 NEL, a C1 control (str.strip() and regex \s take it)
+    "/api%c2%9f",
+    "/health%0A",  # exempt or not, the path is refused
+    "/public/x%0Ay",
+]
+
+
+@pytest.mark.parametrize("path", CONTROL_PATHS)
+def test_control_characters_are_refused_on_every_path(path):
+    policy = AccessPolicy(protect=["/api"], exempt=["/health"], exempt_methods=["OPTIONS"])
+    assert policy.rule_for("GET", path) is REFUSED, path
+    assert policy.rule_for("OPTIONS", path, preflight=True) is REFUSED  # before method exemptions
+    assert policy.rule_for_asgi("GET", "/mnt" + path, "/mnt") is REFUSED
+    if all(ord(ch) < 0x80 for ch in path):
+        assert policy.rule_for_wsgi("GET", path) is REFUSED
+    assert policy.rule_for_wsgi("GET", pep3333(unquote(path))) is REFUSED
+
+
+def test_utf8_bytes_are_not_mistaken_for_c1_controls():
+    # "ą" is C4 85 in UTF-8: its latin-1 spelling holds \x85, which is not a NEL.
+    policy = AccessPolicy(protect=["/api"])
+    assert pep3333("/ą") == "/Ä\x85"
+    assert policy.rule_for_wsgi("GET", pep3333("/ą/x")) is None
+    assert policy.rule_for_wsgi("GET", pep3333("/api/ą")) is not REFUSED
+    assert policy.rule_for("GET", "/Ä\x85") is REFUSED  # decoded (ASGI), it is a NEL
+
+
+def test_spaces_and_other_printable_characters_are_not_refused():
+    policy = AccessPolicy(protect=["/api"])
+    for path in ["/public/a b", "/public/a%20b", "/public/%E2%80%A8", "/public/\uff46\uff55\uff4c\uff4c"]:
+        assert policy.rule_for("GET", path) is None, path
+
+
+def test_prefix_with_control_character_is_rejected():
+    with pytest.raises(ValueError, match="control"):
+        AccessPolicy(protect=["/api\n"])
+    with pytest.raises(ValueError, match="control"):
+        AccessPolicy(scopes={"/a%00": ["x"]})
+
+
+def test_guard_refuses_control_paths_with_400():
+    guard = Guard(offline_validator())
+    assert guard.bad_path.status == 400 and guard.bad_path.error == "invalid_request"
+    assert "control" in guard.bad_path.description

@@ -508,3 +508,31 @@ def test_path_rules_are_memoised_without_changing_answers(validator, token):
     long_path = "/api/" + "a" * 300
     assert get(middleware, path=long_path).status == 401
     assert long_path not in middleware.guard.policy._by_path  # long paths are not remembered
+
+
+# -- non-ASCII paths and control characters (the policy decides; this checks the wiring) ----------
+
+
+def test_non_ascii_prefixes_match_pep3333_path_info(validator, issuer, realm):
+    token = issuer.mint(sub="user-1", scope="openid")
+    middleware = wsgi(validator, protect=["/café"], scopes={"/données": ["data"]})
+    for path in ["/café", "/café/secret", "/donn\u00e9es/x"]:
+        path_info = path.encode("utf-8").decode("latin-1")  # what a PEP 3333 server passes
+        assert_refusal(get(middleware, path=path_info), 401, None, realm)
+    assert_refusal(
+        get(middleware, path="/donn\xc3\xa9es/\xc1\xb8", authorization=f"Bearer {token}"),
+        403,
+        "insufficient_scope",
+        realm,
+    )
+    assert get(middleware, path="/caf\xc3\xa9/x", authorization=f"Bearer {token}").status == 200
+    assert get(middleware, path="/cafe/x").status == 200
+
+
+@pytest.mark.parametrize("path", ["/api\n", "/api%0A", "/health\r", "/health%00", "/x\t", "/caf\xc3\xa9\xc2\x85"])
+def test_control_characters_in_path_info_are_400_before_the_app(validator, token, realm, path):
+    middleware = wsgi(validator, protect=["/api"], exempt=["/health"], optional=True)
+    for authorization in (None, f"Bearer {token}"):
+        sent = get(middleware, path=path, authorization=authorization)
+        assert_refusal(sent, 400, "invalid_request", realm)
+        assert "control characters" in sent.json["error_description"]

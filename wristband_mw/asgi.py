@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 from .bearer import BAD_FORMAT, is_b64token
 from .claims import CLAIMS_KEY, TOKEN_KEY, AnonymousUser, AuthCredentials, AuthenticatedUser
 from .payload import JWTPayload
-from .policy import Guard, OnError
+from .policy import REFUSED, Guard, OnError
 from .responses import AuthFailure
 from .validator import WristbandJwtValidator
 
@@ -50,15 +50,6 @@ def _is_preflight(headers: Iterable[Tuple[bytes, bytes]]) -> bool:
     return all(header in names for header in _PREFLIGHT_HEADERS)
 
 
-def _route_path(scope: Scope) -> str:
-    """The path the app routes on: ``path`` below ``root_path`` (as Starlette computes it)."""
-    path: str = scope.get("path") or "/"
-    root_path: str = scope.get("root_path") or ""
-    if root_path and path.startswith(root_path) and (len(path) == len(root_path) or path[len(root_path)] == "/"):
-        return path[len(root_path) :] or "/"
-    return path
-
-
 class JwtAsgiMiddleware:
     """Validate ``Authorization: Bearer`` tokens in front of an ASGI app.
 
@@ -73,6 +64,10 @@ class JwtAsgiMiddleware:
             ``"access_token"``. Off by default; never used for plain HTTP.
         prefetch_on_startup: warm the key cache when the server sends
             ``lifespan.startup``, in a thread; failures are logged and startup goes on.
+
+    Paths are matched on ``path`` as given, below ``root_path`` and with ``root_path``
+    removed where it occurs (frameworks disagree; the strictest answer wins); a path
+    holding a control character is refused with 400 ``invalid_request``.
 
     Example::
 
@@ -150,9 +145,13 @@ class JwtAsgiMiddleware:
         method = "GET" if websocket else scope.get("method", "GET")
         headers = scope.get("headers") or ()
         preflight = method == "OPTIONS" and _is_preflight(headers)
-        rule = guard.policy.rule_for(method, _route_path(scope), preflight)
+        root_path = scope.get("root_path") or ""
+        path = scope.get("path") or "/"
+        rule = guard.policy.rule_for_asgi(method, path, root_path if isinstance(root_path, str) else "", preflight)
         if rule is None:
             return None
+        if rule is REFUSED:
+            return guard.bad_path
         # ASGI servers lowercase header names; the length test keeps a mis-cased one cheap.
         authorization: List[bytes] = [
             value

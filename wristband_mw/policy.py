@@ -1,11 +1,25 @@
 """Which requests need a token, and what a request's outcome is: shared by WSGI and ASGI.
 
 :class:`AccessPolicy` is built once, at middleware construction, from the path and
-method options. Paths are matched on whole segments against the path the app will
-route on, after normalisation (repeated slashes collapsed, ``.`` and ``..``
-resolved), so ``//api/x``, ``/api/./x`` and ``/x/../api/x`` are all ``/api/x``. A path
-that still holds percent-escapes is also matched decoded, and the stricter answer
-wins: protected if either spelling is protected, exempt only if both are.
+method options. A path is matched, on whole segments, in every spelling an application
+could route on, and the strictest answer wins: protected if any spelling is protected,
+exempt only if all are. The spellings:
+
+- normalised (repeated slashes collapsed, ``.`` and ``..`` resolved) and literal
+  (``..`` kept as a segment, as Starlette's ``/api/{id}`` matches ``/api/..``);
+- with percent-escapes decoded once more (``/api%2Fx``, ``/%61pi``);
+- WSGI: ``PATH_INFO`` as given (PEP 3333 latin-1) and its UTF-8 bytes decoded the way
+  frameworks decode them: invalid bytes replaced (werkzeug, Falcon) or re-percent-encoded
+  (Django), so a ``/café`` prefix matches ``/caf%C3%A9`` under every server;
+- ASGI with a ``root_path``: ``path`` as given (Falcon, Sanic), below ``root_path``
+  (Starlette), after the first occurrence of ``root_path`` and with every occurrence removed
+  (Litestar); a ``path`` outside ``root_path`` is also matched with ``root_path`` in front,
+  so it is never more open than the same path inside it.
+
+A path holding a control character (C0, DEL or C1, raw or percent-encoded, in any of
+those spellings) is refused outright, on every path and method, before any app code
+runs: routers disagree about such paths (Starlette's ``$`` matches before a final
+newline, so ``/api%0A`` routes to ``/api``), and no real client needs them.
 
 :class:`Guard` holds the policy, the validator and the failure responses, and gives
 both adapters the same three steps: which rule applies, which token the headers
@@ -16,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
@@ -25,7 +40,7 @@ from .payload import JWTPayload, JwtValidationResult
 from .responses import AuthFailure, ErrorResponse, FailureFactory, default_error_response
 from .validator import WristbandJwtValidator
 
-__all__ = ["AccessPolicy", "Guard", "Rule", "normalize_path"]
+__all__ = ["REFUSED", "AccessPolicy", "Guard", "Rule", "asgi_path_spellings", "normalize_path", "wsgi_path_spellings"]
 
 logger = logging.getLogger("wristband_mw")
 
@@ -56,7 +71,81 @@ def _literal_path(path: str) -> str:
 def _normalize_prefix(prefix: object, option: str) -> str:
     if not isinstance(prefix, str) or not prefix.startswith("/"):
         raise ValueError(f"{option} entries must be path prefixes starting with '/', e.g. '/api'; got {prefix!r}")
+    if _has_control(prefix):
+        raise ValueError(f"{option} entries must not contain control characters; got {prefix!r}")
     return normalize_path(prefix)
+
+
+# C0, DEL and C1: no router agrees with another on them (see the module docstring).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _has_control(path: str) -> bool:
+    """True when ``path``, as given or with its percent-escapes decoded, holds a control character."""
+    return _CONTROL.search(path) is not None or ("%" in path and _CONTROL.search(unquote(path)) is not None)
+
+
+def _repercent_broken_utf8(raw: bytes) -> str:
+    """``raw`` decoded as UTF-8 with each invalid byte written as ``%XX``, as Django does (RFC 3987 3.2)."""
+    parts: List[str] = []
+    while True:
+        try:
+            parts.append(raw.decode("utf-8"))
+            return "".join(parts)
+        except UnicodeDecodeError as exc:
+            parts.append(raw[: exc.start].decode("utf-8"))
+            parts.append("".join(f"%{byte:02X}" for byte in raw[exc.start : exc.end]))
+            raw = raw[exc.end :]
+
+
+def wsgi_path_spellings(path_info: str) -> Tuple[str, ...]:
+    """Every spelling a WSGI app could route ``PATH_INFO`` as; the UTF-8 decoded ones first.
+
+    PEP 3333 servers pass the path's bytes decoded as latin-1, so ``/café`` arrives as
+    ``/cafÃ©``. Frameworks decode it back: werkzeug and Falcon with invalid bytes
+    replaced by U+FFFD, Django with them re-percent-encoded. The latin-1 spelling is kept
+    for apps that route on ``PATH_INFO`` directly::
+
+        >>> wsgi_path_spellings("/caf\xc3\xa9")
+        ('/café', '/cafÃ©')
+        >>> wsgi_path_spellings("/x/\xc1")
+        ('/x/�', '/x/%C1', '/x/Á')
+    """
+    if path_info.isascii():
+        return (path_info,)
+    try:
+        raw = path_info.encode("latin-1")
+    except UnicodeEncodeError:  # not PEP 3333: the server decoded it already
+        return (path_info,)
+    replaced = raw.decode("utf-8", "replace")
+    return tuple(dict.fromkeys((replaced, _repercent_broken_utf8(raw), path_info)))
+
+
+def asgi_path_spellings(path: str, root_path: str) -> Tuple[str, ...]:
+    """Every spelling an ASGI app could route ``path`` as, given the scope's ``root_path``.
+
+    Starlette routes on ``path`` below ``root_path``, Falcon and Sanic on ``path`` as
+    given, Litestar on what follows the first occurrence of ``root_path`` (and its own
+    middleware list receives a ``path`` already stripped while ``root_path`` is kept).
+    A ``path`` outside ``root_path`` is also matched with ``root_path`` in front::
+
+        >>> asgi_path_spellings("/mnt/api/me", "/mnt")
+        ('/mnt/api/me', '/api/me')
+        >>> asgi_path_spellings("/x/mnt/api/me", "/mnt")
+        ('/x/mnt/api/me', '/mnt/x/mnt/api/me', '/api/me', '/x/api/me')
+    """
+    if not root_path or root_path == "/":
+        return (path,)
+    spellings = [path]
+    if path.startswith(root_path):
+        spellings.append(path[len(root_path) :])
+    else:
+        spellings.append(root_path + path)
+    at = path.find(root_path)
+    if at >= 0:
+        spellings.append(path[at + len(root_path) :])
+        spellings.append(path.replace(root_path, ""))
+    return tuple(dict.fromkeys(spelling or "/" for spelling in spellings))
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -72,7 +161,31 @@ class Rule:
         self.scopes = scopes
 
 
+def _pep3333(prefix: str) -> str:
+    return prefix.encode("utf-8").decode("latin-1")
+
+
+class _Prefixes:
+    """The exempt, scoped and protected prefixes, optionally transcoded by ``spell``."""
+
+    __slots__ = ("exempt", "protect", "scoped")
+
+    def __init__(
+        self,
+        protect: Optional[Tuple[str, ...]],
+        exempt: Tuple[str, ...],
+        scoped: Tuple[Tuple[str, Rule], ...],
+        spell: Optional[Callable[[str], str]],
+    ) -> None:
+        spell = spell or (lambda prefix: prefix)
+        self.protect = None if protect is None else tuple(map(spell, protect))
+        self.exempt = tuple(map(spell, exempt))
+        self.scoped = tuple((spell(prefix), rule) for prefix, rule in scoped)
+
+
 _UNKNOWN = Rule(())  # "not memoised yet", distinct from None ("no token needed")
+REFUSED = Rule(())
+"""The rule for a path holding a control character: refused with 400, whatever the method."""
 _HEADERS_REMEMBERED = 64
 _PATHS_REMEMBERED = 1024
 _PATH_MEMO_MAX_LENGTH = 256
@@ -137,46 +250,95 @@ class AccessPolicy:
             for prefix, extra in sorted(by_prefix.items(), key=lambda item: -len(item[0]))
         )
         self._default_rule = Rule(base)
-        self._by_path: Dict[str, Optional[Rule]] = {}
+        # The same prefixes as a WSGI app routing on the raw PATH_INFO sees them (PEP 3333:
+        # UTF-8 bytes as latin-1), for matching that spelling: "/café" is "/cafÃ©" there.
+        self._latin1 = _Prefixes(self.protect, self.exempt, self._scoped, _pep3333)
+        self._prefixes = _Prefixes(self.protect, self.exempt, self._scoped, None)
+        self._by_path: Dict[Union[str, Tuple[str, ...]], Optional[Rule]] = {}
 
     def rule_for(self, method: str, path: str, preflight: bool = False) -> Optional[Rule]:
-        """The rule for this request, or ``None`` when it needs no token."""
-        if method in self.exempt_methods or (preflight and self.cors_preflight and method == "OPTIONS"):
-            return None
+        """The rule for this request, :data:`REFUSED`, or ``None`` when it needs no token.
+
+        ``path`` is the path the app routes on, already decoded (an ASGI ``path``).
+        """
+        return self._rule(method, path, preflight, path)
+
+    def rule_for_wsgi(self, method: str, path_info: str, preflight: bool = False) -> Optional[Rule]:
+        """:meth:`rule_for` for a PEP 3333 ``PATH_INFO`` (see :func:`wsgi_path_spellings`)."""
+        if path_info.isascii():  # the common case: one spelling, shared with rule_for's memo
+            return self._rule(method, path_info, preflight, path_info)
+        return self._rule(method, (path_info,), preflight, path_info)
+
+    def rule_for_asgi(self, method: str, path: str, root_path: str = "", preflight: bool = False) -> Optional[Rule]:
+        """:meth:`rule_for` for an ASGI scope's ``path`` and ``root_path`` (see :func:`asgi_path_spellings`)."""
+        if not root_path:
+            return self._rule(method, path, preflight, path)
+        return self._rule(method, (path, root_path), preflight, path)
+
+    def _rule(self, method: str, key: Union[str, Tuple[str, ...]], preflight: bool, path: str) -> Optional[Rule]:
         # Most traffic hits a few paths: remember their rules (bounded in number and length).
-        rule = self._by_path.get(path, _UNKNOWN)
+        rule = self._by_path.get(key, _UNKNOWN)
         if rule is _UNKNOWN:
-            rule = self._rule_for_path(path)
+            if isinstance(key, str):
+                spellings: Tuple[str, ...] = (key,)
+                checked = spellings
+            elif len(key) == 1:  # a non-ASCII WSGI PATH_INFO
+                spellings = wsgi_path_spellings(key[0])
+                # The latin-1 spelling (last) holds C1 characters wherever the path holds
+                # UTF-8 (é is C3 A9): only the decoded ones are checked. They hold the same
+                # ASCII characters and escapes, and every real C1 character.
+                checked = spellings[:-1] if len(spellings) > 1 else spellings
+            else:
+                spellings = checked = asgi_path_spellings(key[0], key[1])
+            latin1_last = len(checked) < len(spellings)
+            rule = REFUSED if any(map(_has_control, checked)) else self._rule_for_spellings(spellings, latin1_last)
             if len(path) <= _PATH_MEMO_MAX_LENGTH:
                 if len(self._by_path) >= _PATHS_REMEMBERED:
                     self._by_path.clear()
-                self._by_path[path] = rule
+                self._by_path[key] = rule
+        if rule is REFUSED:
+            return rule
+        if method in self.exempt_methods or (preflight and self.cors_preflight and method == "OPTIONS"):
+            return None
         return rule
 
-    def _rule_for_path(self, path: str) -> Optional[Rule]:
+    def _rule_for_spellings(self, spellings: Tuple[str, ...], latin1_last: bool = False) -> Optional[Rule]:
+        if len(spellings) == 1:
+            return self._rule_for_path(spellings[0])
+        last = len(spellings) - 1
+        rules = [self._rule_for_path(spelling, latin1_last and i == last) for i, spelling in enumerate(spellings)]
+        found = [rule for rule in rules if rule is not None]
+        if not found:
+            return None
+        if len(found) == 1:
+            return found[0]
+        return Rule(tuple(dict.fromkeys(scope for rule in found for scope in rule.scopes)))
+
+    def _rule_for_path(self, path: str, latin1: bool = False) -> Optional[Rule]:
+        prefixes = self._latin1 if latin1 else self._prefixes
         normal = normalize_path(path)
         if "%" not in path and ".." not in path:
-            return self._rule_for_normal(normal)
+            return self._rule_for_normal(normal, prefixes)
         # Frameworks route on the literal path (Starlette's "/api/{id}" matches "/api/.."),
         # so ".." is also matched as a plain segment, and escapes are matched decoded too.
         spellings = [normal, _literal_path(path)]
         if "%" in path:
-            decoded = unquote(path)
+            decoded = unquote(path, encoding="latin-1") if latin1 else unquote(path)
             spellings += [normalize_path(decoded), _literal_path(decoded)]
-        rules = [self._rule_for_normal(spelling) for spelling in dict.fromkeys(spellings)]
+        rules = [self._rule_for_normal(spelling, prefixes) for spelling in dict.fromkeys(spellings)]
         found = [rule for rule in rules if rule is not None]
         if not found:
             return None
         return Rule(tuple(dict.fromkeys(scope for rule in found for scope in rule.scopes)))
 
-    def _rule_for_normal(self, path: str) -> Optional[Rule]:
-        for prefix in self.exempt:
+    def _rule_for_normal(self, path: str, prefixes: _Prefixes) -> Optional[Rule]:
+        for prefix in prefixes.exempt:
             if _under(path, prefix):
                 return None
-        for prefix, rule in self._scoped:
+        for prefix, rule in prefixes.scoped:
             if _under(path, prefix):
                 return rule
-        if self.protect is None or any(_under(path, prefix) for prefix in self.protect):
+        if prefixes.protect is None or any(_under(path, prefix) for prefix in prefixes.protect):
             return self._default_rule
         return None
 
@@ -241,6 +403,7 @@ class Guard:
         self._on_error = on_error
         cooldown = validator.config.jwks_refresh_cooldown
         self.failures = FailureFactory(realm, retry_after=min(max(math.ceil(cooldown), 1), 60))
+        self.bad_path = self.failures.invalid_request("The request path contains control characters")
         # Far more than any Bearer header needs; longer ones are refused unparsed.
         self._max_header = validator.config.max_token_bytes + 64
         self._default_responses: Dict[AuthFailure, ErrorResponse] = {}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, 
 
 from .claims import CLAIMS_KEY, TOKEN_KEY
 from .payload import JWTPayload
-from .policy import Guard, OnError
+from .policy import REFUSED, Guard, OnError
 from .responses import AuthFailure
 from .validator import WristbandJwtValidator
 
@@ -60,7 +60,9 @@ class JwtWsgiMiddleware:
         realm: the ``WWW-Authenticate`` realm (default: the issuer's host).
 
     Paths are matched on ``PATH_INFO``, the path the app routes on below its mount
-    point (``SCRIPT_NAME``), after normalisation.
+    point (``SCRIPT_NAME``), after normalisation, both as given (PEP 3333 latin-1) and
+    UTF-8 decoded as frameworks decode it; a path holding a control character is
+    refused with 400 ``invalid_request``.
 
     Example::
 
@@ -116,9 +118,11 @@ class JwtWsgiMiddleware:
         guard = self.guard
         method = environ.get("REQUEST_METHOD", "GET")
         preflight = method == "OPTIONS" and "HTTP_ORIGIN" in environ and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
-        rule = guard.policy.rule_for(method, environ.get("PATH_INFO", "") or "/", preflight)
+        rule = guard.policy.rule_for_wsgi(method, environ.get("PATH_INFO", "") or "/", preflight)
         if rule is None:
             return None
+        if rule is REFUSED:
+            return guard.bad_path
         header = environ.get("HTTP_AUTHORIZATION")
         token = guard.token_from(() if header is None else (header,))
         if token is None or isinstance(token, AuthFailure):
