@@ -143,12 +143,12 @@ def _stop(process: subprocess.Popen) -> None:  # type: ignore[type-arg]
         process.wait(timeout=STOP_TIMEOUT)
 
 
-def _wait_ready(port: int, process: subprocess.Popen, ready_path: str, deadline: float) -> bool:  # type: ignore[type-arg]
+def _wait_ready(port: int, process: subprocess.Popen, ready_path: str, ready_status: int, deadline: float) -> bool:  # type: ignore[type-arg]
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
         try:
-            if request(port, ready_path, timeout=2).status == 200:
+            if request(port, ready_path, timeout=2).status == ready_status:
                 return True
         except OSError:
             pass
@@ -162,10 +162,12 @@ def serve(
     env: Mapping[str, str],
     *,
     ready_path: str = "/healthz",
+    ready_status: int = 200,
     cwd: Path = EXAMPLES,
     attempts: int = 3,
 ) -> Iterator[Server]:
-    """Start ``command(port)`` (argv after ``python -m``) and yield once ``ready_path`` answers 200.
+    """Start ``command(port)`` (argv after ``python -m``) and yield once ``ready_path`` answers
+    ``ready_status`` (200; 401 where every path is protected).
 
     The port is free when picked; should another process take it before the server
     binds, the server exits and a new port is tried (at most ``attempts`` times).
@@ -187,7 +189,7 @@ def serve(
                     start_new_session=os.name == "posix",
                 )
             try:
-                if _wait_ready(port, process, ready_path, time.monotonic() + START_TIMEOUT):
+                if _wait_ready(port, process, ready_path, ready_status, time.monotonic() + START_TIMEOUT):
                     yield Server(port, process, log_path, argv)
                     return
                 failure = f"{' '.join(argv)} did not become ready (exit code {process.poll()}):\n"

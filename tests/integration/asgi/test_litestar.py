@@ -89,7 +89,8 @@ ROOT_PATH_SERVERS: List[Callable[[int], List[str]]] = [
 @pytest.mark.parametrize("command", ROOT_PATH_SERVERS, ids=["litestar-in-list", "litestar-outside", "starlette"])
 def test_root_path_equal_to_the_protected_prefix(issuer: LocalIssuer, command: Callable[[int], List[str]]) -> None:
     # uvicorn --root-path /api with routes under /api: no interpretation of /api/me is open
-    with serve(command, server_env(issuer)) as running:
+    # /healthz is /api/healthz to the client, inside the protected prefix: 401 means ready
+    with serve(command, server_env(issuer), ready_path="/healthz", ready_status=401) as running:
         assert running.request("/api/me").status == 401
         assert running.request("/api/admin", token=issuer.mint(scope="openid")).status == 403
         assert_clean_log(running)

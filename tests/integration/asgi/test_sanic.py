@@ -35,11 +35,16 @@ class TestSanicUnderUvicorn(HttpContract):
         assert_ws_refuses(server, issuer.mint(exp_in=-60), 401, "invalid_token")
 
 
-def test_a_root_path_never_opens_the_full_path(issuer: LocalIssuer) -> None:
-    # Sanic routes on the full path and ignores root_path: whatever the prefix, /api stays checked
-    with serve(uvicorn("sanic_app:application", "--root-path", "/svc"), server_env(issuer)) as running:
-        for path in ("/api/me", "/svc/api/me"):
-            response = running.request(path)
-            assert response.status in (401, 404), (path, response.status)
-        assert running.request("/api/me", token=issuer.mint(sub="full")).json()["sub"] == "full"
+@pytest.mark.parametrize("module", ["sanic_app:application", "falcon_asgi_app:application"])
+def test_full_path_routers_under_a_root_path_stay_checked(issuer: LocalIssuer, module: str) -> None:
+    # Sanic and Falcon ASGI ignore root_path and route on the full path. uvicorn --root-path /api
+    # turns the client's /me into path /api/me (root_path /api): the app serves /api/me for it,
+    # so the middleware must check it as /api/me, not only as /me below the root_path.
+    with serve(uvicorn(module, "--root-path", "/api"), server_env(issuer), ready_status=401) as running:
+        response = running.request("/me")
+        assert response.status == 401, (response.status, response.body)
+        assert running.request("/admin", token=issuer.mint(scope="openid")).status == 403
+        response = running.request("/me", token=issuer.mint(sub="full-path"))
+        assert response.status == 200, response.body
+        assert response.json()["sub"] == "full-path"
         assert_clean_log(running)
