@@ -12,6 +12,8 @@ tests (tox -e integration-wsgi, integration-asgi) run every example under a real
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -193,6 +195,31 @@ def test_every_example_runs_under_a_server_in_some_test(filename: str) -> None:
     module = '"' + filename[: -len(".py")] + ":"  # as in "flask_app:app"
     tests = (REPO / "tests" / "integration").glob("*/test_*.py")
     assert any(module in path.read_text("utf-8") for path in tests), f"no integration test serves {filename}"
+
+
+MISSING_CONFIG = "Set WRISTBAND_DOMAIN, or WRISTBAND_ISSUER and WRISTBAND_JWKS_URL, in the environment"
+
+
+@pytest.mark.parametrize("filename", [name for name, _, _ in RECIPES])
+def test_every_recipe_names_the_environment_variables_it_needs(filename: str) -> None:
+    assert f'raise SystemExit("{MISSING_CONFIG}")' in (EXAMPLES / filename).read_text("utf-8")
+
+
+@pytest.mark.parametrize("module", ["wsgi_app", "asgi_app"])  # the recipes that import no framework
+def test_a_recipe_without_its_environment_says_which_variables_to_set(module: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WRISTBAND_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        cwd=EXAMPLES,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == MISSING_CONFIG  # no traceback, no Python parameter names
 
 
 if __name__ == "__main__":

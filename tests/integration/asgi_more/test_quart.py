@@ -7,9 +7,9 @@ import pytest
 
 from wristband_mw.testing import LocalIssuer
 
+from ..asgi.websocket_checks import assert_ws_accepts_header_token, assert_ws_refuses
 from ..contract import HttpContract, assert_refused
 from ..support import Server, assert_clean_log, h2_request, hypercorn, serve, server_env
-from .websocket_checks import assert_ws_accepts_header_token, assert_ws_refuses
 
 
 @pytest.fixture(scope="module")

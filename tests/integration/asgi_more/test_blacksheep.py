@@ -6,9 +6,9 @@ import pytest
 
 from wristband_mw.testing import LocalIssuer
 
+from ..asgi.websocket_checks import assert_ws_accepts_header_token, assert_ws_refuses
 from ..contract import HttpContract
 from ..support import Server, assert_clean_log, granian, serve, server_env, uvicorn
-from .websocket_checks import assert_ws_accepts_header_token, assert_ws_refuses
 
 SERVERS = {
     "granian": granian("blacksheep_app:application"),

@@ -7,9 +7,9 @@ import pytest
 
 from wristband_mw.testing import LocalIssuer
 
+from ..asgi.websocket_checks import assert_ws_accepts_header_token, assert_ws_refuses
 from ..contract import BYPASS_ATTEMPTS, HttpContract
 from ..support import Server, assert_clean_log, granian, hypercorn, serve, server_env, uvicorn
-from .websocket_checks import assert_ws_accepts_header_token, assert_ws_refuses
 
 OUTSIDE = {
     "uvicorn": uvicorn("litestar_app:application", "--ws", "wsproto"),
