@@ -1,11 +1,11 @@
 """Django under ASGI: ``request.user`` is the token's ``sub``, and only the token sets it.
 
-Under ASGI Django has no ``REMOTE_USER``: its ``RemoteUserMiddleware`` reads the
-``Remote-User`` header instead (``header = "HTTP_REMOTE_USER"``, as Django documents).
-``JwtAsgiMiddleware`` drops every client-sent ``Remote-User`` header and, for a verified
-token, adds one carrying its ``sub``. Run it (production:
-WRISTBAND_DOMAIN=auth.yourapp.io; a local issuer: WRISTBAND_ISSUER and WRISTBAND_JWKS_URL
-instead)::
+Under ASGI Django (5.2 and later) has no ``REMOTE_USER``: its ``RemoteUserMiddleware``
+reads the ``Remote-User`` header instead (``request.META["HTTP_REMOTE_USER"]``; before
+5.2, subclass it with ``header = "HTTP_REMOTE_USER"``). ``JwtAsgiMiddleware`` drops every
+client-sent ``Remote-User`` header and, for a verified token, adds one carrying its
+``sub``. Run it (production: WRISTBAND_DOMAIN=auth.yourapp.io; a local issuer:
+WRISTBAND_ISSUER and WRISTBAND_JWKS_URL instead)::
 
     export DJANGO_SECRET_KEY=... DJANGO_DB=/var/lib/myapp/db.sqlite3
     python django_asgi_app.py migrate
@@ -33,18 +33,12 @@ settings.configure(
     MIDDLEWARE=[
         "django.contrib.sessions.middleware.SessionMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
-        f"{__name__}.AsgiRemoteUserMiddleware",
+        "django.contrib.auth.middleware.RemoteUserMiddleware",
     ],
     AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.RemoteUserBackend"],
     SESSION_ENGINE="django.contrib.sessions.backends.cache",
 )
 django.setup()
-
-from django.contrib.auth.middleware import RemoteUserMiddleware  # noqa: E402 (needs the settings)
-
-
-class AsgiRemoteUserMiddleware(RemoteUserMiddleware):
-    header = "HTTP_REMOTE_USER"  # the Remote-User header, which only JwtAsgiMiddleware can set
 
 
 @require_safe  # GET and HEAD only: a CORS preflight passes without a token, and gets a 405
