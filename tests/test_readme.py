@@ -101,9 +101,10 @@ Tested on every change, through real servers on 127.0.0.1 and real clients:
      - views must refuse ``OPTIONS`` (``@require_safe``): Django runs a function view for every method
    * - Django (ASGI)
      - uvicorn, daphne
-     - ``request.user`` (``RemoteUserMiddleware`` reading ``HTTP_REMOTE_USER``)
-     - Django refuses the lifespan scope and daphne sends none: no startup prefetch, the first request
-       fetches the keys
+     - ``request.user`` (Django 5.2+'s own ``RemoteUserMiddleware`` reads the ``Remote-User``
+       header, which only the middleware sets)
+     - views must refuse ``OPTIONS`` (``@require_safe``); Django refuses the lifespan scope and
+       daphne sends none: no startup prefetch, the first request fetches the keys
    * - FastAPI, Starlette
      - uvicorn (h11, httptools; WebSockets: websockets, wsproto)
      - ``request.user``, ``request.auth``, ``@requires``

@@ -9,7 +9,7 @@ from wristband_mw.testing import LocalIssuer
 
 from ..asgi.websocket_checks import assert_ws_accepts_header_token, assert_ws_refuses
 from ..contract import HttpContract, assert_refused
-from ..support import Server, assert_clean_log, h2_request, hypercorn, serve, server_env
+from ..support import Server, assert_clean_log, h2_request, hypercorn, serve, server_env, uvicorn
 
 
 @pytest.fixture(scope="module")
@@ -67,4 +67,19 @@ def test_mounted_under_a_root_path(issuer: LocalIssuer) -> None:
         assert response.status == 200, response.body
         assert response.json()["sub"] == "mounted"
         assert running.request("/svc/api/admin", token=issuer.mint(scope="openid")).status == 403
+        assert_clean_log(running)
+
+
+ABSOLUTE_FORM_SERVERS = {
+    "quart-uvicorn-h11": uvicorn("quart_app:app", "--http", "h11"),
+    "sanic-hypercorn": hypercorn("sanic_app:application"),
+}
+
+
+@pytest.mark.parametrize("name", list(ABSOLUTE_FORM_SERVERS))
+def test_absolute_form_target_never_reaches_a_handler(issuer: LocalIssuer, name: str) -> None:
+    # h11 leaves "http://host/api/me" in scope["path"], and Quart and Sanic route it to /api/me
+    with serve(ABSOLUTE_FORM_SERVERS[name], server_env(issuer)) as running:
+        response = running.request(f"http://127.0.0.1:{running.port}/api/me")
+        assert response.status in (400, 401, 404), (response.status, response.body)
         assert_clean_log(running)
