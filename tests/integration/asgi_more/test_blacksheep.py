@@ -38,3 +38,15 @@ class TestBlackSheep(HttpContract):
 
     def test_websocket_with_an_expired_token_is_refused(self, server: Server, issuer: LocalIssuer) -> None:
         assert_ws_refuses(server, issuer.mint(exp_in=-60), 401, "invalid_token")
+
+
+def test_mounted_under_a_root_path(issuer: LocalIssuer) -> None:
+    # behind a proxy that strips /svc: uvicorn puts it back in path and root_path, BlackSheep
+    # routes below root_path
+    with serve(uvicorn("blacksheep_app:application", "--root-path", "/svc"), server_env(issuer)) as running:
+        assert running.request("/api/me").status == 401
+        response = running.request("/api/me", token=issuer.mint(sub="mounted"))
+        assert response.status == 200, response.body
+        assert response.json()["sub"] == "mounted"
+        assert running.request("/api/admin", token=issuer.mint(scope="openid")).status == 403
+        assert_clean_log(running)

@@ -4,7 +4,7 @@ and a client's own Remote-User header never sets it (issue 9 section 2)."""
 import secrets
 import subprocess
 import sys
-from typing import Iterator
+from typing import Dict, Iterator
 
 import pytest
 
@@ -17,12 +17,7 @@ SERVERS = {"uvicorn": uvicorn("django_asgi_app:application"), "daphne": daphne("
 SPOOF = [("Remote-User", "mallory")]
 
 
-@pytest.fixture(scope="module", params=list(SERVERS))
-def server(
-    request: pytest.FixtureRequest, issuer: LocalIssuer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    database = str(tmp_path_factory.mktemp("django-asgi") / "db.sqlite3")
-    env = server_env(issuer, {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "DJANGO_DB": database})
+def migrate(env: Dict[str, str]) -> None:
     subprocess.run(  # the recipe's own set-up step: python django_asgi_app.py migrate
         [sys.executable, "django_asgi_app.py", "migrate", "--verbosity", "0"],
         cwd=EXAMPLES,
@@ -31,6 +26,15 @@ def server(
         timeout=120,
         stdin=subprocess.DEVNULL,
     )
+
+
+@pytest.fixture(scope="module", params=list(SERVERS))
+def server(
+    request: pytest.FixtureRequest, issuer: LocalIssuer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    database = str(tmp_path_factory.mktemp("django-asgi") / "db.sqlite3")
+    env = server_env(issuer, {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "DJANGO_DB": database})
+    migrate(env)
     with serve(SERVERS[request.param], env) as running:
         yield running
         assert_clean_log(running)
@@ -65,3 +69,18 @@ class TestDjangoUnderAsgi(HttpContract):
         assert server.request("/api/me", headers=[("Cookie", cookie)]).status == 401
         response = server.request("/whoami", headers=[("Cookie", cookie)])
         assert response.json()["authenticated"] is False  # RemoteUserMiddleware logs the session out
+
+
+def test_mounted_under_a_root_path(issuer: LocalIssuer, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # behind a proxy that strips /svc: uvicorn puts it back in path and root_path, Django
+    # takes root_path as its SCRIPT_NAME and routes on what follows it
+    database = str(tmp_path_factory.mktemp("django-asgi-mounted") / "db.sqlite3")
+    env = server_env(issuer, {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "DJANGO_DB": database})
+    migrate(env)
+    with serve(uvicorn("django_asgi_app:application", "--root-path", "/svc"), env) as running:
+        assert running.request("/api/me", headers=SPOOF).status == 401
+        response = running.request("/api/me", token=issuer.mint(sub="mounted"))
+        assert response.status == 200, response.body
+        assert response.json()["sub"] == "mounted"
+        assert running.request("/api/admin", token=issuer.mint(scope="openid")).status == 403
+        assert_clean_log(running)

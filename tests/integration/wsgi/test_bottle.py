@@ -24,3 +24,15 @@ class TestBottle(HttpContract):
         response = server.request("/api/me", token=issuer.mint(sub="bottle-1"))
         assert response.status == 200, response.body
         assert response.json()["sub"] == "bottle-1"
+
+
+def test_mounted_below_a_script_name(issuer: LocalIssuer) -> None:
+    # gunicorn takes SCRIPT_NAME from its environment: Bottle routes on what follows it
+    env = server_env(issuer, {"SCRIPT_NAME": "/svc"})
+    with serve(gunicorn("bottle_app:application"), env, ready_path="/svc/healthz") as running:
+        assert running.request("/svc/api/me").status == 401
+        response = running.request("/svc/api/me", token=issuer.mint(sub="mounted"))
+        assert response.status == 200, response.body
+        assert response.json()["sub"] == "mounted"
+        assert running.request("/svc/api/admin", token=issuer.mint(scope="openid")).status == 403
+        assert_clean_log(running)
