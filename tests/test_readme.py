@@ -103,8 +103,8 @@ Tested on every change, through real servers on 127.0.0.1 and real clients:
      - uvicorn, daphne
      - ``request.user`` (Django 5.2+'s own ``RemoteUserMiddleware`` reads the ``Remote-User``
        header, which only the middleware sets)
-     - views must refuse ``OPTIONS`` (``@require_safe``); Django refuses the lifespan scope and
-       daphne sends none: no startup prefetch, the first request fetches the keys
+     - views must refuse ``OPTIONS`` (``@require_safe``); daphne sends no lifespan scope, so
+       ``prefetch_on_startup`` cannot act there and the first request fetches the keys
    * - FastAPI, Starlette
      - uvicorn (h11, httptools; WebSockets: websockets, wsproto)
      - ``request.user``, ``request.auth``, ``@requires``
