@@ -14,6 +14,12 @@ off while a batch runs; a case's figure is the median over rounds of its
 microseconds per call, and its ratio is the median over rounds of its time divided
 by the raw verify's time *in the same round*, so drifts of a noisy machine cancel.
 
+"Forged" calls validate the costliest forged token found among several shapes built
+to the parser's budgets (many members, nested objects and arrays, long fractions,
+escapes, maximum size): valid header, ``iss`` and ``exp``, a forged signature, so each
+gets as far as a forgery can. A quick pre-timing picks the worst; its ratio to the
+fresh case (paired by round) is the figure for issue 9 section 5.
+
 "Fresh" calls take distinct tokens, in turn, from a pool minted beforehand; the
 ``wristband_mw`` fresh case gets a new validator (keys prefetched, not timed) each
 time the pool wraps, so every token it times is one it has never seen. "Repeat"
@@ -81,6 +87,7 @@ FRESH_TARGET, FRESH_STRETCH = 2.0, 1.6
 REPEAT_TARGET = 0.1
 SEED_SPEEDUP_TARGET = 2.0
 MEMORY_TARGET_BYTES = 2048
+FORGED_TARGET = 2.0  # issue 9: no input costs more than about twice a valid fresh token
 
 
 # -- small helpers ------------------------------------------------------------------------
@@ -402,6 +409,76 @@ def build_cases(
     ]
 
 
+# -- forged tokens (issue 9 section 5) -------------------------------------------------------
+def forged_candidates(issuer: LocalIssuer, iss: str, max_bytes: int) -> Dict[str, str]:
+    """Forged tokens that get as far as a forgery can, each as costly as its shape allows.
+
+    Header, ``iss`` and ``exp`` are valid and the signature is forged, so the validator
+    does all its work before refusing. Shapes fill the parser's budgets (see
+    ``wristband_mw/tokens.py``); "small" ones stay under 1 KB, where the payload is
+    parsed before the signature is checked, the others grow to ``max_bytes``.
+    """
+    from wristband_mw import tokens as limits
+
+    header = b64url(json.dumps({"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}).encode())
+    signature = b64url(b"\x01" * (issuer.key_size // 8))
+    base = json.dumps({"iss": iss, "exp": int(time.time()) + 86400, "sub": "forged"}).encode()[:-1]
+    commas = limits.MAX_JSON_COMMAS - base.count(b",") - 1
+    dots = limits.MAX_JSON_DOTS - base.count(b".")
+
+    def token(extra: bytes) -> str:
+        return f"{header}.{b64url(base + b',' + extra + b'}')}.{signature}"
+
+    def largest(make: Callable[[int], bytes], limit: int) -> str:
+        best = token(make(1))
+        for count in range(2, 4 * limits.MAX_JSON_COMMAS):
+            candidate = token(make(count))
+            if len(candidate) > limit:
+                break
+            best = candidate
+        return best
+
+    shapes: Dict[str, Callable[[int], bytes]] = {
+        "members with float values": lambda n: b",".join(b'"%x":1e5' % i for i in range(min(n, commas + 1))),
+        "nested objects and members": lambda n: (
+            b'"o":['
+            + b",".join(b'{"%x":[1.5e5]}' % i for i in range(min(n, 10)))
+            + b"],"
+            + b",".join(b'"k%x":1e5' % i for i in range(min(n, commas - 10)))
+        ),
+        "long fractions": lambda n: b'"x":[' + b",".join([b"2.2250738585072014e-308"] * min(n, dots)) + b"]",
+        "escaped surrogate pairs": lambda n: b",".join(
+            b'"%x":"\\ud83d\\ude00\\ud83d\\ude00"' % i for i in range(min(n, commas + 1))
+        ),
+        "nesting at the depth limit": lambda n: (
+            b'"d":' + b"[" * (limits.MAX_JSON_DEPTH - 1) + b"]" * (limits.MAX_JSON_DEPTH - 1)
+        ),
+        "one long string": lambda n: b'"s":"' + b"\\n" * (n * 40) + b'"',
+    }
+    candidates: Dict[str, str] = {}
+    for name, make in shapes.items():
+        candidates[f"{name}, under 1 KB"] = largest(make, 1024)
+        candidates[f"{name}, up to {max_bytes} B"] = largest(make, max_bytes)
+    return candidates
+
+
+def worst_forged(mw: MwValidators, fresh_tokens: Sequence[str], candidates: Dict[str, str]) -> Tuple[str, str]:
+    """The candidate with the highest cost relative to fresh validations, in quick paired rounds."""
+    validator = mw.new()
+    for name, token in candidates.items():
+        check(not validator.validate(token).is_valid, f"forged token accepted: {name}")
+    ratios: Dict[str, List[float]] = {name: [] for name in candidates}
+    for _ in range(7):
+        fresh = mw.new()  # every token new to it, as in the fresh case
+        fresh_us = time_batch(fresh.validate, fresh_tokens[:100])
+        fresh.close()
+        for name, token in candidates.items():
+            ratios[name].append(time_batch(validator.validate, [token] * 100) / fresh_us)
+    validator.close()
+    name = max(ratios, key=lambda key: statistics.median(ratios[key]))
+    return name, candidates[name]
+
+
 # -- checks that are not timings ----------------------------------------------------------
 def sanity_check(cases: Sequence[Case], token: str) -> None:
     """Every case accepts ``token`` and refuses a tampered copy of it, or the run aborts."""
@@ -579,9 +656,10 @@ def report(
     counter_check: str,
     memory: Tuple[float, float],
     cold_fetches: int,
+    forged_name: str,
 ) -> None:
     by_name = {summary.name: summary for summary in summaries}
-    fresh, repeat = summaries[1], summaries[2]
+    fresh, repeat, forged = summaries[1], summaries[2], summaries[-1]
     seed = by_name["wristband-python-jwt 0.1.2 validate()"]
     per_entry, token_size = memory
 
@@ -639,6 +717,12 @@ def report(
             per_entry <= MEMORY_TARGET_BYTES,
         ),
         (
+            f"worst forged token vs fresh (paired): {forged_name}",
+            f"{paired_ratio(forged.timings, fresh.timings):.2f}x",
+            f"<= {FORGED_TARGET}x (issue 9)",
+            paired_ratio(forged.timings, fresh.timings) <= FORGED_TARGET,
+        ),
+        (
             f"cold start, {COLD_START_THREADS} concurrent requests",
             f"{cold_fetches} JWKS fetch(es)",
             "exactly 1",
@@ -691,6 +775,20 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             mw.repeat.validate(repeat_token)
             check(cached_hits(mw.repeat) == hits_before + 1, "wristband_mw: a repeated token missed the cache")
 
+            progress("picking the costliest forged token")
+            forged_name, forged_token = worst_forged(
+                mw, tokens, forged_candidates(issuer, tls.issuer, mw.repeat.config.max_token_bytes)
+            )
+            forged_validator = mw.new()
+            cases.append(
+                Case(
+                    f"wristband_mw validate(), worst forged token ({len(forged_token)} B)",
+                    forged_validator.validate,
+                    Pool([forged_token] * args.batch),
+                    mw_accepts(forged_validator),
+                )
+            )
+
             progress(f"timing {len(cases)} cases, {args.rounds} rounds")
             hits_before = cached_hits(mw.repeat)
             run_rounds(cases, args.rounds, args.batch, args.seed)
@@ -715,6 +813,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 counter_check=counter_check,
                 memory=memory,
                 cold_fetches=cold_fetches,
+                forged_name=forged_name,
             )
             if args.profile:
                 profile_fresh(mw, tokens)

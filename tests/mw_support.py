@@ -288,8 +288,10 @@ async def drive_asgi(
         messages.append(dict(message))
 
     await asyncio.wait_for(middleware(scope, queue_receive(incoming), send), timeout=10)
-    # the app gets a shallow copy of the scope: find it by its (shared) header list, even under gather()
-    mine = [seen for seen in app.scopes[before:] if seen.get("headers") is scope.get("headers")]
+    # the app gets a shallow copy of the scope: find it by its (shared) "asgi" dict, even under
+    # gather() (the header list may be replaced: Remote-User is removed or set by the middleware)
+    marker = "asgi" if "asgi" in scope else "headers"
+    mine = [seen for seen in app.scopes[before:] if seen.get(marker) is scope.get(marker)]
     assert len(mine) <= 1
     called = bool(mine)
     seen = mine[0] if called else None

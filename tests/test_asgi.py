@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -369,6 +370,7 @@ def test_broken_on_error_hook_falls_back_to_default(validator, realm, hook, capl
         ({"websocket_query_param": ""}, "websocket_query_param"),
         ({"websocket_query_param": 5}, "websocket_query_param"),
         ({"prefetch_on_startup": "yes"}, "prefetch_on_startup"),
+        ({"remote_user_header": 1}, "remote_user_header"),
     ],
 )
 def test_constructor_rejects_bad_options(validator, options, words):
@@ -596,6 +598,81 @@ def test_websocket_query_token_is_never_logged(issuer, caplog):
         validator.close()
 
 
+# -- Remote-User: identity only the token can set (issue 9 section 2) -----------------------------
+
+SPOOFED = [
+    (b"remote-user", b"mallory"),
+    (b"Remote-User", b"mallory"),
+    (b"REMOTE-USER", b"mallory"),
+    (b"remote_user", b"mallory"),  # Django maps "_" like "-" into HTTP_REMOTE_USER
+    (b"Remote_User", b"mallory"),
+]
+OTHER_HEADERS = [(b"accept", b"*/*"), (b"x-remote-user", b"kept"), (b"remote-users", b"kept")]
+
+
+def remote_users(seen):
+    return [value for name, value in seen["headers"] if name.lower().replace(b"_", b"-") == b"remote-user"]
+
+
+def spoofing_scope(path, *, authorization=None, type="http"):
+    headers = [*OTHER_HEADERS, *SPOOFED]
+    return make_scope(path, headers=headers, authorization=authorization, type=type)
+
+
+@pytest.mark.parametrize("kind", ["http", "websocket"])
+@pytest.mark.parametrize("options", [{"protect": ["/api"]}, {"optional": True}], ids=["exempt", "optional"])
+def test_client_remote_user_is_dropped_without_a_token(validator, kind, options):
+    middleware = asgi(validator, **options)
+    scope = spoofing_scope("/public" if "protect" in options else "/api/x", type=kind)
+    original = list(scope["headers"])
+    sent = call_asgi(middleware, scope)
+    assert sent.app_called and sent.seen["user"].is_authenticated is False
+    assert remote_users(sent.seen) == []
+    # Every other header is passed on, in order; the server's own list is left untouched.
+    assert [h for h in sent.seen["headers"] if h[0] != b"authorization"] == [
+        (b"host", b"127.0.0.1:8000"),
+        *OTHER_HEADERS,
+    ]
+    assert scope["headers"] == original
+
+
+@pytest.mark.parametrize("kind", ["http", "websocket"])
+def test_verified_sub_is_the_only_remote_user(validator, token, kind):
+    scope = spoofing_scope("/api/x", authorization=f"Bearer {token}", type=kind)
+    original = list(scope["headers"])
+    sent = call_asgi(asgi(validator), scope)
+    assert sent.app_called and sent.seen["user"].identity == "user-1"
+    assert remote_users(sent.seen) == [b"user-1"]
+    assert (b"remote-user", b"user-1") in sent.seen["headers"]  # lowercase, as ASGI requires
+    assert (b"x-remote-user", b"kept") in sent.seen["headers"]
+    assert scope["headers"] == original
+
+
+def test_remote_user_header_can_be_turned_off_but_spoofs_are_still_dropped(validator, token):
+    scope = spoofing_scope("/api/x", authorization=f"Bearer {token}")
+    sent = call_asgi(asgi(validator, remote_user_header=False), scope)
+    assert sent.app_called and sent.seen["user"].identity == "user-1"
+    assert remote_users(sent.seen) == []
+
+
+def test_no_remote_user_for_a_token_without_sub(validator, issuer):
+    scope = spoofing_scope("/api/x", authorization=f"Bearer {issuer.mint(sub=None)}")
+    sent = call_asgi(asgi(validator), scope)
+    assert sent.app_called and remote_users(sent.seen) == []
+
+
+def test_non_ascii_sub_is_sent_as_utf8(validator, issuer):
+    token = issuer.mint(sub="j\u00f6rg")
+    sent = get(asgi(validator), authorization=f"Bearer {token}")
+    assert remote_users(sent.seen) == ["j\u00f6rg".encode()]
+
+
+def test_headers_are_not_copied_when_there_is_nothing_to_change(validator):
+    scope = make_scope("/public", headers=OTHER_HEADERS)
+    sent = call_asgi(asgi(validator, protect=["/api"]), scope)
+    assert sent.seen["headers"] is scope["headers"]
+
+
 # -- prefetch_on_startup ---------------------------------------------------------------------------
 
 
@@ -658,6 +735,59 @@ def test_failing_prefetch_is_logged_and_startup_continues(local_issuer, caplog):
         record = next(r for r in caplog.records if "prefetch" in r.getMessage())
         assert record.levelno == logging.WARNING
         assert local_issuer.fetch_count >= 1
+    finally:
+        validator.close()
+
+
+class LifespanRefusingApp:
+    """Like Django's ASGI handler: raises on the lifespan scope before reading anything."""
+
+    def __init__(self):
+        self.scopes = []
+
+    async def __call__(self, scope, receive, send):
+        self.scopes.append(scope)
+        raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+
+
+class LifespanIgnoringApp:
+    """Returns at once without reading lifespan.startup."""
+
+    async def __call__(self, scope, receive, send):
+        return None
+
+
+@pytest.mark.parametrize("app_class", [LifespanRefusingApp, LifespanIgnoringApp])
+def test_prefetch_starts_when_the_lifespan_scope_arrives_whatever_the_app_does(local_issuer, app_class):
+    validator = local_issuer.validator()
+    try:
+        middleware = JwtAsgiMiddleware(app_class(), validator, prefetch_on_startup=True)
+
+        async def main():
+            # Django raises; the server logs "lifespan unsupported" and goes on serving.
+            with contextlib.suppress(ValueError):
+                await middleware({"type": "lifespan", "asgi": {"version": "3.0"}}, queue_receive([]), None)
+
+        asyncio.run(asyncio.wait_for(main(), timeout=5))
+        assert wait_for(lambda: validator.stats()["cached_kids"])
+        assert local_issuer.fetch_count == 1
+    finally:
+        validator.close()
+
+
+def test_prefetch_that_cannot_start_never_breaks_startup(local_issuer, caplog, monkeypatch):
+    validator = local_issuer.validator()
+    try:
+        middleware = asgi(validator, prefetch_on_startup=True)
+
+        def no_threads(*args, **kwargs):
+            raise RuntimeError("can't start new thread")
+
+        monkeypatch.setattr("wristband_mw.asgi.threading.Thread", no_threads)
+        with caplog.at_level(logging.WARNING, logger="wristband_mw"):
+            run_lifespan(middleware)
+        assert any("prefetch" in r.getMessage() for r in caplog.records)
+        assert local_issuer.fetch_count == 0
     finally:
         validator.close()
 

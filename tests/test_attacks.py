@@ -26,7 +26,10 @@ Codes chosen where the catalogue leaves room (see ``wristband_mw/errors.py``):
   ``1e400``): ``invalid_claim``; floats are accepted; a negative ``exp`` is simply
   ``expired``, and a negative ``nbf``/``iat`` (a date before 1970) is accepted;
 * ``aud`` of the wrong type or without the configured audience (including ``[]``):
-  ``invalid_audience``; absent: ``missing_claim``.
+  ``invalid_audience``; absent: ``missing_claim``;
+* ``sub`` or ``jti`` present but not a non-empty string of printable characters (a
+  number, boolean, ``null``, list, object, ``""``, C0/C1 controls, DEL, line separators,
+  bidi overrides): ``invalid_claim`` (issue 9 section 2); absent is fine.
 """
 
 from __future__ import annotations
@@ -802,6 +805,52 @@ def test_negative_and_huge_exp(issuer: LocalIssuer) -> None:
     assert_refused(issuer, issuer.mint(exp=2**64), ErrorCode.INVALID_CLAIM)
     assert_refused(issuer, issuer.mint(exp=2**64 + 0.5), ErrorCode.INVALID_CLAIM)
     assert_refused(issuer, issuer.mint(exp=10**400), ErrorCode.INVALID_CLAIM)
+
+
+_BAD_IDENTITIES = [
+    123,
+    1.5,
+    0,
+    True,
+    False,
+    None,
+    [],
+    ["alice"],
+    {"id": "alice"},
+    "",
+    "\x00",
+    "alice\nadmin",
+    "alice\r\nX-Injected: 1",
+    "\t",
+    "alice\x1b[31m",
+    "alice\x7f",
+    "alice\x85",
+    "alice\x9b",
+    "alice\u2028",
+    "\u202eecila",
+    "alice\u200b",
+]
+
+
+@pytest.mark.parametrize("claim", ["sub", "jti"])
+@pytest.mark.parametrize("value", _BAD_IDENTITIES, ids=repr)
+def test_identity_claims_must_be_printable_strings(issuer: LocalIssuer, claim: str, value: Any) -> None:
+    """Nothing downstream (REMOTE_USER, scope["user"], a Remote-User header, logs) may carry these."""
+    claims = issuer.claims()
+    claims[claim] = value
+    token = issuer.sign({"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}, claims)
+    result = assert_refused(issuer, token, ErrorCode.INVALID_CLAIM)
+    assert result.error_message == f"Invalid {claim} claim: must be a non-empty string of printable characters"
+
+
+@pytest.mark.parametrize("value", ["alice", "ålice smith", "user|123", "auth0|5f1c", "\u7528\u6237", "a" * 300])
+def test_printable_identities_and_absent_ones_are_accepted(issuer: LocalIssuer, value: str) -> None:
+    assert assert_accepted(issuer, issuer.mint(sub=value, jti=value)).payload.sub == value  # type: ignore[union-attr]
+
+
+def test_tokens_without_sub_or_jti_stay_valid(issuer: LocalIssuer) -> None:
+    result = assert_accepted(issuer, issuer.mint(sub=None, jti=None))
+    assert result.payload is not None and result.payload.sub is None and result.payload.jti is None
 
 
 def test_negative_nbf_and_iat_are_dates_in_the_past(issuer: LocalIssuer) -> None:

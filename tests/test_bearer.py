@@ -14,6 +14,7 @@ from wristband_mw import extract_bearer_token as module_extract
 
 NO_HEADER = "No authorization header provided"
 MULTIPLE = "Multiple authorization headers not allowed"
+BAD_TYPE = "Authorization header must be a str or a list of str"
 WRONG_SCHEME = 'Authorization header must provide "Bearer" token'
 NO_TOKEN = "No token provided"
 BAD_FORMAT = "Invalid bearer token format"
@@ -100,9 +101,122 @@ def test_wrong_scheme_is_flagged(extract):
 
 
 @both
-@pytest.mark.parametrize("header", ["Bearer ", "Bearer", "Bearer     ", "bearer ", "BEARER", ["Bearer "]], ids=repr)
+@pytest.mark.parametrize("header", ["Bearer ", "Bearer     ", "bearer ", "BEARER ", "Bearer\t", ["Bearer "]], ids=repr)
 def test_no_token(extract, header):
     assert message_of(extract, header) == NO_TOKEN
+
+
+@both
+@pytest.mark.parametrize("header", ["Bearer", "BEARER", "bearer", " Bearer", ["Bearer"]], ids=repr)
+def test_the_scheme_alone_is_the_seeds_wrong_scheme(extract, header):
+    # Issue 10: the seed and the README promise this message for "Bearer" without a space.
+    with pytest.raises(BearerTokenError) as info:
+        extract(header)
+    assert str(info.value) == WRONG_SCHEME
+    # The scheme is Bearer, so middlewares still answer 400 invalid_request (RFC 6750 3.1).
+    assert info.value.wrong_scheme is False and info.value.missing is False
+
+
+class _Hostile:
+    """Every dunder a careless implementation might call raises."""
+
+    def __bool__(self):
+        raise RuntimeError("bool")
+
+    def __len__(self):
+        raise RuntimeError("len")
+
+    def __str__(self):
+        raise RuntimeError("str")
+
+    def __repr__(self):
+        raise RuntimeError("repr")
+
+    def __eq__(self, other):
+        raise RuntimeError("eq")
+
+    __hash__ = None
+
+    @property
+    def __class__(self):
+        raise RuntimeError("class")
+
+
+class _FalsyList(list):
+    def __bool__(self):
+        return False
+
+    def __len__(self):
+        return 0
+
+
+class _TruthyEmptyList(list):
+    def __bool__(self):
+        return True
+
+    def __len__(self):
+        return 5
+
+
+class _RaisingList(list):
+    def __bool__(self):
+        raise RuntimeError("bool")
+
+    def __len__(self):
+        raise RuntimeError("len")
+
+    def __getitem__(self, index):
+        raise RuntimeError("getitem")
+
+    def __iter__(self):
+        raise RuntimeError("iter")
+
+
+class _RaisingStr(str):
+    def strip(self, *args):
+        raise RuntimeError("strip")
+
+    def lstrip(self, *args):
+        raise RuntimeError("lstrip")
+
+    def __str__(self):
+        raise RuntimeError("str")
+
+    def __len__(self):
+        raise RuntimeError("len")
+
+
+@both
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (_Hostile(), BAD_TYPE),
+        ([_Hostile()], BAD_TYPE),
+        ((_Hostile(),), BAD_TYPE),
+        (_FalsyList(["Bearer abc"]), "abc"),
+        (_TruthyEmptyList(), NO_HEADER),
+        (_RaisingList(["Bearer abc"]), "abc"),
+        (_RaisingList(["Bearer a", "Bearer b"]), MULTIPLE),
+        (_RaisingStr("Bearer abc"), "abc"),
+        (_RaisingStr(" Bearer abc"), "abc"),
+        ([_RaisingStr("Basic abc")], WRONG_SCHEME),
+        (b"Bearer abc", BAD_TYPE),
+        ([b"Bearer abc"], BAD_TYPE),
+        (bytearray(b"Bearer abc"), BAD_TYPE),
+        (7, BAD_TYPE),
+        (0, BAD_TYPE),
+        (object(), BAD_TYPE),
+        ({"Bearer abc"}, BAD_TYPE),
+        ({"authorization": "Bearer abc"}, BAD_TYPE),
+    ],
+    ids=lambda value: type(value).__name__,  # type(): isinstance() would ask the hostile __class__
+)
+def test_odd_inputs_give_a_bearer_token_error_or_the_token(extract, header, expected):
+    try:
+        got = extract(header)
+    except BearerTokenError as exc:
+        got = str(exc)
+    assert got == expected
 
 
 @both

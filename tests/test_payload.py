@@ -29,7 +29,8 @@ def test_constructible_like_the_seed():
     assert JWTPayload(CLAIMS).to_dict() == CLAIMS
     assert JWTPayload(payload_dict=CLAIMS).to_dict() == CLAIMS
     assert JWTPayload(payload_dict=CLAIMS) == JWTPayload(CLAIMS)
-    # Equality is the Mapping's: against the frozen form (arrays are tuples).
+    # Equality is the Mapping's, and the frozen arrays and objects equal plain JSON.
+    assert JWTPayload(CLAIMS) == CLAIMS
     assert JWTPayload(CLAIMS) == dict(JWTPayload(CLAIMS))
     assert JWTPayload({"sub": "u", "exp": 1}) == {"sub": "u", "exp": 1}
 
@@ -38,7 +39,7 @@ def test_registered_claim_properties():
     payload = JWTPayload(CLAIMS)
     assert payload.iss == "https://auth.yourapp.io"
     assert payload.sub == "user-1"
-    assert payload.aud == ("api-1", "api-2")
+    assert payload.aud == ["api-1", "api-2"]
     assert payload.exp == 1_700_001_800
     assert payload.nbf == 1_700_000_000
     assert payload.iat == 1_700_000_000
@@ -87,8 +88,8 @@ def test_to_dict_is_a_mutable_deep_copy():
     copy_1["ctx"]["tenant"]["roles"].append("root")
     copy_1["ctx"]["tenant"]["id"] = "t2"
     assert payload.sub == "user-1"
-    assert payload.aud == ("api-1", "api-2")
-    assert payload["ctx"]["tenant"]["roles"] == ("admin", "user")
+    assert payload.aud == ["api-1", "api-2"]
+    assert payload["ctx"]["tenant"]["roles"] == ["admin", "user"]
     assert payload["ctx"]["tenant"]["id"] == "t1"
     assert payload.to_dict() == CLAIMS
     assert payload.to_dict() is not payload.to_dict()
@@ -101,8 +102,8 @@ def test_construction_copies_the_input():
     source["aud"].append("x")
     source["ctx"]["tenant"]["roles"].append("root")
     assert payload.sub == "user-1"
-    assert payload.aud == ("api-1", "api-2")
-    assert payload["ctx"]["tenant"]["roles"] == ("admin", "user")
+    assert payload.aud == ["api-1", "api-2"]
+    assert payload["ctx"]["tenant"]["roles"] == ["admin", "user"]
 
 
 def test_payload_is_immutable():
@@ -115,10 +116,29 @@ def test_payload_is_immutable():
         payload.sub = "x"
     for name in ("update", "pop", "setdefault", "clear", "popitem"):
         assert not hasattr(payload, name), name
-    assert isinstance(payload["aud"], tuple)
-    assert isinstance(payload["amr"], tuple)
+    assert isinstance(payload["aud"], list)
+    assert isinstance(payload["amr"], list)
     nested = payload["ctx"]
-    assert isinstance(nested["tenant"]["roles"], tuple)
+    assert isinstance(nested["tenant"]["roles"], list)
+    roles = nested["tenant"]["roles"]
+    for mutate in (
+        lambda: roles.append("root"),
+        lambda: roles.extend(["root"]),
+        lambda: roles.insert(0, "root"),
+        lambda: roles.__setitem__(0, "root"),
+        lambda: roles.__setitem__(slice(0, 1), ["root"]),
+        lambda: roles.__delitem__(0),
+        lambda: roles.pop(),
+        lambda: roles.remove("admin"),
+        lambda: roles.clear(),
+        lambda: roles.sort(),
+        lambda: roles.reverse(),
+        lambda: roles.__iadd__(["root"]),
+        lambda: roles.__imul__(2),
+    ):
+        with pytest.raises(TypeError):
+            mutate()
+    assert roles == ["admin", "user"]
     for mutate in (
         lambda: nested.__setitem__("x", 1),
         lambda: nested.__delitem__("tenant"),
@@ -154,9 +174,30 @@ def test_nested_values_stay_json_serialisable():
 def test_copy_and_pickle_keep_nested_objects_read_only():
     nested = JWTPayload(CLAIMS)["ctx"]
     for clone in (copy.copy(nested), copy.deepcopy(nested), pickle.loads(pickle.dumps(nested))):  # noqa: S301
-        assert clone == {"tenant": {"id": "t1", "roles": ("admin", "user")}}
+        assert clone == {"tenant": {"id": "t1", "roles": ["admin", "user"]}}
         with pytest.raises(TypeError):
             clone["x"] = 1
+        with pytest.raises(TypeError):
+            clone["tenant"]["roles"].append("root")
+
+
+def test_claims_keep_their_json_types_like_the_seed():
+    # Issue 10: a user switching from wristband-python-jwt gets lists and dicts back.
+    payload = JWTPayload(CLAIMS)
+    assert payload.aud == ["api-1", "api-2"] and isinstance(payload.aud, list)
+    assert payload["ctx"] == {"tenant": {"id": "t1", "roles": ["admin", "user"]}}
+    assert isinstance(payload["ctx"], dict) and isinstance(payload["ctx"]["tenant"], dict)
+    assert payload.get("groups", []) + ["x"] == ["x"]  # noqa: RUF005 - the idiom users write
+    assert payload["aud"] + ["x"] == ["api-1", "api-2", "x"]
+    assert payload["aud"][:1] == ["api-1"] and type(payload["aud"][:1]) is list
+    assert json.dumps(payload["ctx"], sort_keys=True) == json.dumps(CLAIMS["ctx"], sort_keys=True)
+    assert json.dumps(payload["aud"]) == '["api-1", "api-2"]'
+    copy_ = payload.to_dict()
+    assert type(copy_["aud"]) is list and type(copy_["ctx"]["tenant"]["roles"]) is list
+    assert type(copy_["ctx"]) is dict and type(copy_["ctx"]["tenant"]) is dict
+    copy_["aud"].append("x")
+    copy_["ctx"]["tenant"]["roles"].append("root")
+    assert payload.aud == ["api-1", "api-2"] and payload["ctx"]["tenant"]["roles"] == ["admin", "user"]
 
 
 def test_repr_shows_no_claim_values_beyond_sub_and_iss():

@@ -181,6 +181,25 @@ def test_anonymous_pass_places_no_claims(validator):
     assert get_claims(sent.seen) is None
 
 
+@pytest.mark.parametrize("options", [{"protect": ["/api"]}, {"optional": True}], ids=["exempt", "optional"])
+def test_remote_user_is_never_set_without_a_verified_token(validator, options):
+    # A server may fill REMOTE_USER from unverified Basic credentials; a client sends Remote-User.
+    path = "/public" if "protect" in options else "/api/x"
+    sent = get(wsgi(validator, **options), path=path, REMOTE_USER="mallory", HTTP_REMOTE_USER="mallory")
+    assert sent.status == 200
+    assert "REMOTE_USER" not in sent.seen and "HTTP_REMOTE_USER" not in sent.seen
+
+
+def test_verified_sub_replaces_any_remote_user(validator, token):
+    sent = get(wsgi(validator), authorization=f"Bearer {token}", REMOTE_USER="mallory", HTTP_REMOTE_USER="mallory")
+    assert sent.seen["REMOTE_USER"] == "user-1" and "HTTP_REMOTE_USER" not in sent.seen
+
+
+def test_no_remote_user_for_a_token_without_sub(validator, issuer):
+    sent = get(wsgi(validator), authorization=f"Bearer {issuer.mint(sub=None)}", REMOTE_USER="mallory")
+    assert sent.status == 200 and "REMOTE_USER" not in sent.seen
+
+
 # -- options ---------------------------------------------------------------------------------------
 
 

@@ -3,7 +3,9 @@
 Raw ASGI 3, so it works under uvicorn, hypercorn and granian, with Starlette's
 ``app.add_middleware``, and around any framework. It dispatches on ``scope["type"]``:
 ``http`` and ``websocket`` are checked, ``lifespan`` and anything else pass through
-(``prefetch_on_startup`` watches ``lifespan.startup`` to warm the key cache).
+(``prefetch_on_startup`` warms the key cache as soon as the lifespan scope arrives,
+whatever the app then does with it: Django raises on lifespan before reading
+``lifespan.startup``).
 
 The event loop never waits for the network: a token whose key is cached is checked
 inline, and only a JWKS fetch runs in a worker thread (``validate_async``). There is
@@ -12,6 +14,12 @@ no extra task per request, unlike ``BaseHTTPMiddleware``.
 A request with a valid token reaches the app with a copy of the scope holding
 ``wristband_mw.claims``, ``wristband_mw.token``, ``user`` and ``auth``; see
 :mod:`wristband_mw.claims`.
+
+Identity only the token can set: every client-sent ``Remote-User`` header (any case,
+``_`` for ``-`` too, which Django also maps to ``HTTP_REMOTE_USER``) is removed from
+the scope passed on, on every request; a verified token with a ``sub`` adds one
+``remote-user`` header carrying it (``remote_user_header=True``), so Django's
+``RemoteUserMiddleware`` works under ASGI as under WSGI.
 """
 
 from __future__ import annotations
@@ -62,7 +70,10 @@ class JwtAsgiMiddleware:
         websocket_query_param: also accept the token from this query parameter on
             WebSocket handshakes (browsers cannot set headers there), e.g.
             ``"access_token"``. Off by default; never used for plain HTTP.
-        prefetch_on_startup: warm the key cache when the server sends
+        remote_user_header: add a ``remote-user`` header holding the verified ``sub``
+            (UTF-8) for the app, as Django reads ``REMOTE_USER`` under ASGI (default:
+            true). Client-sent ``Remote-User`` headers are always removed.
+        prefetch_on_startup: warm the key cache when the lifespan scope arrives, before any
             ``lifespan.startup``, in a thread; failures are logged and startup goes on.
 
     Paths are matched on ``path`` as given, below ``root_path`` and with ``root_path``
@@ -90,6 +101,7 @@ class JwtAsgiMiddleware:
         realm: Optional[str] = None,
         websocket_query_param: Optional[str] = None,
         prefetch_on_startup: bool = False,
+        remote_user_header: bool = True,
     ) -> None:
         if not callable(app):
             raise ValueError("app must be an ASGI application")
@@ -99,6 +111,8 @@ class JwtAsgiMiddleware:
             raise ValueError("websocket_query_param must be a query parameter name such as 'access_token', or None")
         if not isinstance(prefetch_on_startup, bool):
             raise ValueError("prefetch_on_startup must be True or False")
+        if not isinstance(remote_user_header, bool):
+            raise ValueError("remote_user_header must be True or False")
         self.app = app
         self.guard = Guard(
             validator,
@@ -114,6 +128,7 @@ class JwtAsgiMiddleware:
         )
         self.websocket_query_param = websocket_query_param
         self.prefetch_on_startup = prefetch_on_startup
+        self.remote_user_header = remote_user_header
         self._encoded: Dict[AuthFailure, EncodedResponse] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -126,6 +141,9 @@ class JwtAsgiMiddleware:
             # ASGI: copy the scope before changing it, so nothing leaks upstream.
             if outcome is None:
                 scope = {"user": _ANONYMOUS, "auth": AuthCredentials(), **scope}
+                headers = scope.get("headers") or ()
+                if _has_remote_user(headers):
+                    scope["headers"] = _without_remote_user(headers)
             else:
                 payload, token = outcome
                 scope = {
@@ -135,8 +153,14 @@ class JwtAsgiMiddleware:
                     "user": AuthenticatedUser(payload),
                     "auth": AuthCredentials(payload.scopes, payload),
                 }
+                headers = scope.get("headers") or ()
+                sub = payload.sub if self.remote_user_header else None
+                if sub is not None and isinstance(sub, str) and sub.isprintable():
+                    scope["headers"] = [*_without_remote_user(headers), (b"remote-user", sub.encode("utf-8"))]
+                elif _has_remote_user(headers):
+                    scope["headers"] = _without_remote_user(headers)
         elif scope_type == "lifespan" and self.prefetch_on_startup:
-            receive = self._watch_startup(receive)
+            self._start_prefetch()
         await self.app(scope, receive, send)
 
     async def _authenticate(self, scope: Scope, websocket: bool) -> Union[Tuple[JWTPayload, str], AuthFailure, None]:
@@ -214,14 +238,12 @@ class JwtAsgiMiddleware:
             self._encoded[failure] = encoded
         return encoded
 
-    def _watch_startup(self, receive: Receive) -> Receive:
-        async def receive_and_prefetch() -> Message:
-            message = await receive()
-            if message.get("type") == "lifespan.startup":
-                threading.Thread(target=self._prefetch, name="wristband_mw-prefetch", daemon=True).start()
-            return message
-
-        return receive_and_prefetch
+    def _start_prefetch(self) -> None:
+        """Fetch the JWKS in a thread: the app may refuse lifespan, and startup never waits."""
+        try:
+            threading.Thread(target=self._prefetch, name="wristband_mw-prefetch", daemon=True).start()
+        except Exception as exc:  # e.g. no thread left: startup must go on regardless
+            logger.warning("could not start the signing-key prefetch (the first request will fetch): %s", exc)
 
     def _prefetch(self) -> None:
         try:
@@ -229,3 +251,18 @@ class JwtAsgiMiddleware:
             logger.debug("signing keys prefetched at startup")
         except Exception as exc:
             logger.warning("could not prefetch signing keys at startup (requests will retry): %s", exc)
+
+
+def _has_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> bool:
+    # Django turns "-" and "_" alike into "_" for META: both spellings are the same header.
+    # The length test first keeps the common case (no such header) cheap; a plain loop is
+    # about twice as fast as any() over a generator here.
+    for name, _ in headers:  # noqa: SIM110
+        if len(name) == 11 and name.lower().replace(b"_", b"-") == b"remote-user":
+            return True
+    return False
+
+
+def _without_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
+    """A new header list without any client-sent ``Remote-User``: only the token sets identity."""
+    return [h for h in headers if len(h[0]) != 11 or h[0].lower().replace(b"_", b"-") != b"remote-user"]

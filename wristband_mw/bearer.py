@@ -7,14 +7,16 @@ logs or compares them keeps working. Stricter and kinder than that package:
   follow it (RFC 6750 ``"Bearer" 1*SP b64token``);
 * the token must match RFC 6750's ``b64token`` grammar, so ``"Bearer abc def"`` is
   refused instead of yielding ``"abc def"``;
-* any input type other than ``str`` or a list of ``str`` raises
-  :class:`BearerTokenError`, never ``AttributeError`` or ``TypeError``.
+* any input other than ``str`` or a one-item list of ``str`` raises
+  :class:`BearerTokenError`, never ``AttributeError``, ``TypeError`` or whatever a
+  hostile ``__bool__``, ``__len__``, ``__str__`` or ``__class__`` would raise: only
+  the built-in types' own methods are ever called on the input.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from .errors import BearerTokenError
 
@@ -45,9 +47,18 @@ def extract_bearer_token(authorization_header: AuthorizationHeader) -> str:
 
     * ``No authorization header provided``: ``None``, ``""``, ``[]``, ``[""]`` or blanks;
     * ``Multiple authorization headers not allowed``: a list of two or more values;
-    * ``Authorization header must provide "Bearer" token``: another scheme, e.g. Basic;
-    * ``No token provided``: ``"Bearer"`` with nothing after it;
-    * ``Invalid bearer token format``: the token is not an RFC 6750 ``b64token``.
+    * ``Authorization header must provide "Bearer" token``: another scheme, e.g. Basic,
+      or ``"Bearer"`` alone (the scheme without the space that must follow it);
+    * ``No token provided``: ``"Bearer "`` with nothing after the space;
+    * ``Invalid bearer token format``: the token is not an RFC 6750 ``b64token``;
+    * ``Authorization header must be a str or a list of str``: anything else.
+
+    Example::
+
+        >>> extract_bearer_token("Bearer eyJhbGciOi.eyJzdWIi.c2ln")
+        'eyJhbGciOi.eyJzdWIi.c2ln'
+        >>> extract_bearer_token(["bearer  abc"])
+        'abc'
     """
     header = _single_value(authorization_header)
     fast = _FAST_BEARER.fullmatch(header)
@@ -62,29 +73,43 @@ def is_b64token(value: str) -> bool:
 
 
 def _single_value(authorization_header: object) -> str:
-    value = authorization_header
+    # type() and the built-in types' own methods only: a subclass's __bool__, __len__,
+    # __getitem__ or __class__ may lie or raise, and none of it may escape.
+    value: Any = authorization_header
     if value is None:
         raise BearerTokenError(NO_HEADER, missing=True)
-    if isinstance(value, (list, tuple)):
-        if not value:
+    kind = type(value)  # the real type decides; isinstance() would consult __class__
+    items: Optional[Sequence[object]] = None
+    if issubclass(kind, list):
+        items = list.__getitem__(value, slice(0, 2))
+    elif issubclass(kind, tuple):
+        items = tuple.__getitem__(value, slice(0, 2))
+    if items is not None:
+        if not items:
             raise BearerTokenError(NO_HEADER, missing=True)
-        if len(value) > 1:
+        if len(items) > 1:
             raise BearerTokenError(MULTIPLE_HEADERS)
-        value = value[0]
-    if not isinstance(value, str):
+        value = items[0]
+        kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if not issubclass(kind, str):
         raise BearerTokenError(BAD_TYPE)
-    return value
+    return str.__str__(value)  # a plain copy: no overridden method of a subclass is called
 
 
 def _parse_slowly(header: str) -> str:
     """Work out precisely why ``header`` missed the fast path (or accept it)."""
     if not header.strip():  # blank by str.strip(), as in wristband-python-jwt (newlines, NBSP...)
         raise BearerTokenError(NO_HEADER, missing=True)
-    value = header.strip(" \t")
-    credentials = _CREDENTIALS.fullmatch(value)
+    credentials = _CREDENTIALS.fullmatch(header.lstrip(" \t"))
     if credentials is None or credentials.group(1).lower() != "bearer":
         raise BearerTokenError(WRONG_SCHEME, wrong_scheme=True)
-    separator, token = credentials.group(2), credentials.group(3)
+    if credentials.group(2) is None:
+        # "Bearer" alone: the seed's message (no "Bearer " prefix), but the scheme is
+        # right, so a middleware answers 400 invalid_request, not a bare challenge.
+        raise BearerTokenError(WRONG_SCHEME)
+    separator, token = credentials.group(2), credentials.group(3).rstrip(" \t")
     if not token:
         raise BearerTokenError(NO_TOKEN)
     if "\t" in separator or _B64TOKEN.fullmatch(token) is None:

@@ -1,9 +1,11 @@
 """The verified claims (:class:`JWTPayload`) and the outcome of a validation.
 
 A verified payload may be served to many requests from the verified-token cache,
-so it is immutable all the way down: nested JSON arrays become tuples and nested
-objects become :class:`FrozenDict` (a ``dict`` subclass, so ``json.dumps`` still
-works). ``to_dict()`` returns an ordinary, mutable deep copy.
+so it is immutable all the way down while keeping its JSON types: arrays are
+:class:`FrozenList` (a ``list`` subclass) and objects :class:`FrozenDict` (a ``dict``
+subclass), so ``isinstance(v, list)``, ``==``, slicing, ``+`` and ``json.dumps`` work as
+with plain JSON, and only mutation raises ``TypeError``. ``to_dict()`` returns an
+ordinary, mutable deep copy.
 """
 
 from __future__ import annotations
@@ -12,16 +14,24 @@ from typing import Any, Dict, Iterator, List, Mapping, NoReturn, Optional, Tuple
 
 from .errors import ErrorCode
 
-__all__ = ["FrozenDict", "JWTPayload", "JwtValidationResult"]
+__all__ = ["FrozenDict", "FrozenList", "JWTPayload", "JwtValidationResult"]
+
+
+def _readonly(self: object, *args: object, **kwargs: object) -> NoReturn:
+    raise TypeError("JWT claims are read-only; use JWTPayload.to_dict() for a copy")
 
 
 class FrozenDict(Dict[str, Any]):
-    """A ``dict`` that refuses mutation; used for nested JSON objects in claims."""
+    """A ``dict`` that refuses mutation; used for JSON objects in claims.
+
+    Example::
+
+        >>> claims = FrozenDict({"roles": FrozenList(["admin"])})
+        >>> claims == {"roles": ["admin"]}, isinstance(claims, dict)
+        (True, True)
+    """
 
     __slots__ = ()
-
-    def _readonly(self, *args: object, **kwargs: object) -> NoReturn:
-        raise TypeError("JWT claims are read-only; use JWTPayload.to_dict() for a copy")
 
     __setitem__ = __delitem__ = __ior__ = _readonly
     clear = pop = popitem = setdefault = update = _readonly
@@ -30,10 +40,32 @@ class FrozenDict(Dict[str, Any]):
         return (FrozenDict, (dict(self),))
 
 
+class FrozenList(List[Any]):
+    """A ``list`` that refuses mutation; used for JSON arrays in claims.
+
+    Reading, ``==``, slicing and ``+`` behave as for any list (a slice or a sum is a
+    new, plain list); changing it in place raises ``TypeError``.
+
+    Example::
+
+        >>> groups = FrozenList(["a", "b"])
+        >>> groups == ["a", "b"], groups + ["x"], isinstance(groups, list)
+        (True, ['a', 'b', 'x'], True)
+    """
+
+    __slots__ = ()
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _readonly
+    append = clear = extend = insert = pop = remove = reverse = sort = _readonly
+
+    def __reduce__(self) -> Any:  # pickle and copy.copy go through list(self)
+        return (FrozenList, (list(self),))
+
+
 def freeze(value: Any) -> Any:
-    """Return ``value`` with every nested list and dict made immutable."""
-    if isinstance(value, list):
-        return tuple([freeze(item) for item in value])
+    """Return ``value`` with every nested list (or tuple) and dict made immutable."""
+    if isinstance(value, (list, tuple)):
+        return FrozenList([freeze(item) for item in value])
     if isinstance(value, dict):
         return FrozenDict({key: freeze(item) for key, item in value.items()})
     return value
@@ -41,7 +73,7 @@ def freeze(value: Any) -> Any:
 
 def thaw(value: Any) -> Any:
     """Inverse of :func:`freeze`: plain, mutable lists and dicts again."""
-    if isinstance(value, tuple):
+    if isinstance(value, list):
         return [thaw(item) for item in value]
     if isinstance(value, dict):
         return {key: thaw(item) for key, item in value.items()}
@@ -51,7 +83,7 @@ def thaw(value: Any) -> Any:
 def _split_scopes(value: Any) -> List[str]:
     if isinstance(value, str):
         return value.split()
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list):
         return [item for item in value if isinstance(item, str)]
     return []
 
@@ -132,8 +164,8 @@ class JWTPayload(Mapping[str, Any]):
         return self._claims.get("sub")
 
     @property
-    def aud(self) -> Optional[Union[str, Tuple[str, ...]]]:
-        """Audience: a string or a tuple of strings."""
+    def aud(self) -> Optional[Union[str, List[str]]]:
+        """Audience: a string or a (read-only) list of strings."""
         return self._claims.get("aud")
 
     @property

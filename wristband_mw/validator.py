@@ -8,9 +8,14 @@ cheapest first, so forged garbage costs microseconds and never causes a JWKS fet
    a token seen before only has ``exp``/``nbf`` and its key's trust rechecked;
 2. size, structure and encoding (:mod:`wristband_mw.tokens`);
 3. ``alg`` allow-list, ``typ``, refused header features, ``kid``;
-4. ``iss``, then ``exp``/``nbf``/``iat`` (JSON numbers only);
+4. ``iss``, then ``exp``/``nbf``/``iat`` (JSON numbers only), then ``sub`` and ``jti``
+   (when present: non-empty strings of printable characters);
 5. the key by ``kid`` (:mod:`wristband_mw.keystore`), then the signature through a
    pre-built python-jose key object, then ``aud``.
+
+A token over 1 KB whose key is already cached has its signature checked right after
+step 3, before its payload is even base64-decoded: a forged token of
+``max_token_bytes`` then costs about one RSA verify, not JSON work on top of it.
 
 ``validate`` never raises; every failure is a :class:`JwtValidationResult` with an
 :class:`ErrorCode`.
@@ -45,9 +50,17 @@ logger = logging.getLogger("wristband_mw")
 MIN_TIMESTAMP = -62_135_596_800
 MAX_TIMESTAMP = 253_402_300_799
 _REFUSED_HEADER_PARAMS = frozenset({"crit", "b64", "zip", "enc"})
+# RFC 7519 makes these strings. They end up in REMOTE_USER, headers and logs, so one that
+# is not a non-empty string of printable characters (str.isprintable: no C0/C1 controls,
+# DEL, line or paragraph separators, format characters such as U+202E) is refused.
+# JSON null is refused too, as for the time claims.
+_IDENTITY_CLAIMS = ("sub", "jti")
 _ABSENT: Any = object()  # a claim that is not there, unlike JSON null (which is refused)
 _SHA256 = hashlib.sha256()  # copied per token: cheaper than a new context (OpenSSL init)
 _HEADER_CHECKS_SIZE = 64
+# Tokens longer than this are verified before their payload is decoded (when the key is
+# cached): a Wristband access token is about 900 bytes, a forged one up to max_token_bytes.
+_VERIFY_FIRST_BYTES = 1024
 _RECENT_TOKENS = 64
 # (None, alg, kid) when the header is acceptable, else (ErrorCode, message, "").
 _HeaderCheck = Tuple[Optional[ErrorCode], str, str]
@@ -286,8 +299,12 @@ class WristbandJwtValidator:
                     self._remember_recent(token, entry)
                     return hit
 
+        # A large token whose key is cached has its signature checked before its payload
+        # is decoded: a forgery then costs one RSA verify, never base64 and JSON work on
+        # top (issue 9 section 5). Small tokens keep the seed's order of checks.
+        verify_first = len(raw) > _VERIFY_FIRST_BYTES
         try:
-            parsed = parse_token(raw)
+            parsed = parse_token(raw, lazy_payload=verify_first)
         except TokenParseError as exc:
             return _fail(exc.code, str(exc))
 
@@ -305,11 +322,20 @@ class WristbandJwtValidator:
             return _fail(checked[0], checked[1])
         alg, kid = checked[1], checked[2]
 
-        claims = parsed.payload
-        iss = claims.get("iss")
-        if iss != self.issuer:
-            return _fail(ErrorCode.INVALID_ISSUER, f"Invalid issuer. Expected {self.issuer}, got {safe_echo(iss)}")
-        failure = self._check_times(claims)
+        if verify_first:
+            key = self._keys.cached(kid)
+            if key is not None:
+                if not _MIN_SIGNATURE_BYTES <= len(parsed.signature) <= _MAX_SIGNATURE_BYTES:
+                    return _fail(ErrorCode.INVALID_SIGNATURE, "Invalid signature")
+                failure = self._check_signature(parsed, alg, key)
+                if failure is not None:
+                    return failure
+                failure = self._check_claims(parsed)
+                if failure is not None:
+                    return failure
+                return self._accept(digest, parsed, key)
+
+        failure = self._check_claims(parsed)
         if failure is not None:
             return failure
         if not _MIN_SIGNATURE_BYTES <= len(parsed.signature) <= _MAX_SIGNATURE_BYTES:
@@ -319,6 +345,26 @@ class WristbandJwtValidator:
         if key is None:
             return _NeedsKey(digest, parsed, alg, kid)
         return self._verify(digest, parsed, alg, key)
+
+    def _check_claims(self, parsed: ParsedToken) -> Optional[JwtValidationResult]:
+        """``iss``, the time claims, ``sub`` and ``jti``: a failure, or ``None``."""
+        try:
+            claims = parsed.payload
+        except TokenParseError as exc:
+            return _fail(exc.code, str(exc))
+        iss = claims.get("iss")
+        if iss != self.issuer:
+            return _fail(ErrorCode.INVALID_ISSUER, f"Invalid issuer. Expected {self.issuer}, got {safe_echo(iss)}")
+        failure = self._check_times(claims)
+        if failure is not None:
+            return failure
+        for name in _IDENTITY_CLAIMS:
+            value = claims.get(name, _ABSENT)
+            if value is not _ABSENT and not (type(value) is str and value and value.isprintable()):
+                return _fail(
+                    ErrorCode.INVALID_CLAIM, f"Invalid {name} claim: must be a non-empty string of printable characters"
+                )
+        return None
 
     def _check_header(self, header: Dict[str, Any]) -> _HeaderCheck:
         """``(None, alg, kid)`` for an acceptable header, else ``(ErrorCode, message, "")``."""
@@ -364,6 +410,12 @@ class WristbandJwtValidator:
         return None
 
     def _verify(self, digest: bytes, parsed: ParsedToken, alg: str, key: VerificationKey) -> JwtValidationResult:
+        failure = self._check_signature(parsed, alg, key)
+        if failure is not None:
+            return failure
+        return self._accept(digest, parsed, key)
+
+    def _check_signature(self, parsed: ParsedToken, alg: str, key: VerificationKey) -> Optional[JwtValidationResult]:
         if alg not in key.verifiers:
             return _fail(
                 ErrorCode.DISALLOWED_ALGORITHM,
@@ -372,6 +424,10 @@ class WristbandJwtValidator:
             )
         if len(parsed.signature) != (key.bits + 7) // 8 or not key.verify(alg, parsed.signing_input, parsed.signature):
             return _fail(ErrorCode.INVALID_SIGNATURE, "Invalid signature")
+        return None
+
+    def _accept(self, digest: bytes, parsed: ParsedToken, key: VerificationKey) -> JwtValidationResult:
+        """A token whose signature and claims checked out: the audience, then the result."""
         claims = parsed.payload
         if self._audiences:
             failure = self._check_audience(claims.get("aud"))
@@ -387,7 +443,7 @@ class WristbandJwtValidator:
             return _fail(ErrorCode.MISSING_CLAIM, "Token missing required aud claim")
         if type(aud) is str:
             matched = aud in self._audiences
-        elif type(aud) is tuple:
+        elif isinstance(aud, list):  # a FrozenList from the parser
             matched = any(type(item) is str and item in self._audiences for item in aud)
         else:
             matched = False

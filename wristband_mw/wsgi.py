@@ -8,6 +8,11 @@ reaches the app with the claims in the environ::
     environ["wristband_mw.claims"]  # JWTPayload
     environ["wristband_mw.token"]   # the raw token, to forward to downstream APIs
     environ["REMOTE_USER"]          # the token's sub
+
+Identity only the token can set: on every request that reaches the app, a
+``REMOTE_USER`` the middleware did not set from a verified token (a server may fill it
+from unverified Basic credentials, or pass a proxy's header through) and any
+client-sent ``Remote-User`` header (``HTTP_REMOTE_USER``) are removed.
 """
 
 from __future__ import annotations
@@ -104,6 +109,9 @@ class JwtWsgiMiddleware:
         outcome = self._authenticate(environ)
         if isinstance(outcome, AuthFailure):
             return self._refuse(outcome, environ, start_response)
+        if "REMOTE_USER" in environ or "HTTP_REMOTE_USER" in environ:
+            environ.pop("REMOTE_USER", None)
+            environ.pop("HTTP_REMOTE_USER", None)
         if outcome is not None:
             payload, token = outcome
             environ[CLAIMS_KEY] = payload

@@ -159,8 +159,8 @@ def fuzz_one_input(buf: bytes) -> None:
         assert ok, f"accepted a token that does not verify independently: {why}"
         if not lenient:
             aud = first.payload.aud  # type: ignore[union-attr]
-            auds = (aud,) if isinstance(aud, str) else aud
-            assert isinstance(auds, tuple) and any(a in fc.AUDIENCES for a in auds), aud
+            auds = [aud] if isinstance(aud, str) else aud
+            assert isinstance(auds, list) and any(a in fc.AUDIENCES for a in auds), aud
 
 
 # -- seeds ---------------------------------------------------------------------------
