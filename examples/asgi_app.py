@@ -15,12 +15,11 @@ import os
 
 from wristband_mw import JwtAsgiMiddleware, WristbandJwtValidatorConfig, create_wristband_jwt_validator, get_claims
 
+domain, issuer, jwks_url = map(os.environ.get, ("WRISTBAND_DOMAIN", "WRISTBAND_ISSUER", "WRISTBAND_JWKS_URL"))
+if not (domain or (issuer and jwks_url)):
+    raise SystemExit("Set WRISTBAND_DOMAIN, or WRISTBAND_ISSUER and WRISTBAND_JWKS_URL, in the environment")
 validator = create_wristband_jwt_validator(
-    WristbandJwtValidatorConfig(
-        wristband_application_vanity_domain=os.environ.get("WRISTBAND_DOMAIN"),
-        issuer=os.environ.get("WRISTBAND_ISSUER"),
-        jwks_url=os.environ.get("WRISTBAND_JWKS_URL"),
-    )
+    WristbandJwtValidatorConfig(wristband_application_vanity_domain=domain, issuer=issuer, jwks_url=jwks_url)
 )
 
 
@@ -41,7 +40,9 @@ async def app(scope, receive, send):
         while (message := await receive())["type"] == "websocket.receive":
             await send({"type": "websocket.send", "text": message.get("text") or ""})
         return
-    if scope["path"] == "/healthz":
+    if scope["method"] not in ("GET", "HEAD"):  # CORS preflights (OPTIONS) pass without a token
+        status, data = 405, {"error": "method_not_allowed"}
+    elif scope["path"] == "/healthz":
         status, data = 200, {"status": "ok"}
     elif scope["path"] == "/api/me":
         status, data = 200, {"sub": scope["user"].identity, "scopes": scope["auth"].scopes, "claims": claims.to_dict()}

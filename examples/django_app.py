@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 from django.http import JsonResponse
 from django.urls import path
+from django.views.decorators.http import require_safe
 
 from wristband_mw import JwtWsgiMiddleware, WristbandJwtValidatorConfig, create_wristband_jwt_validator, get_claims
 
@@ -42,23 +43,26 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+# require_safe: GET and HEAD only. Django runs a view for every method, and the middleware
+# lets CORS preflights (OPTIONS) through without a token: they must get a 405, not the view.
+@require_safe
 def me(request):
     claims = get_claims(request)  # the verified JWTPayload
     return JsonResponse({"sub": request.user.get_username(), "scopes": list(claims.scopes), "claims": claims.to_dict()})
 
 
+@require_safe
 def admin(request):
     return JsonResponse({"sub": request.user.get_username(), "admin": True})
 
 
 urlpatterns = [path("healthz", healthz), path("api/me", me), path("api/admin", admin)]
 
+domain, issuer, jwks_url = map(os.environ.get, ("WRISTBAND_DOMAIN", "WRISTBAND_ISSUER", "WRISTBAND_JWKS_URL"))
+if not (domain or (issuer and jwks_url)):
+    raise SystemExit("Set WRISTBAND_DOMAIN, or WRISTBAND_ISSUER and WRISTBAND_JWKS_URL, in the environment")
 validator = create_wristband_jwt_validator(
-    WristbandJwtValidatorConfig(
-        wristband_application_vanity_domain=os.environ.get("WRISTBAND_DOMAIN"),
-        issuer=os.environ.get("WRISTBAND_ISSUER"),
-        jwks_url=os.environ.get("WRISTBAND_JWKS_URL"),
-    )
+    WristbandJwtValidatorConfig(wristband_application_vanity_domain=domain, issuer=issuer, jwks_url=jwks_url)
 )
 
 # Every /api request needs a valid token; /api/admin also needs the "admin" scope.

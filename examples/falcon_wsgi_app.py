@@ -1,4 +1,4 @@
-"""Falcon (WSGI): wrap the app; resources read the claims with ``get_claims(req)``.
+"""Falcon (WSGI): wrap the app; ``req.context.user`` holds the claims.
 
 Run it (production: WRISTBAND_DOMAIN=auth.yourapp.io; a local issuer: WRISTBAND_ISSUER
 and WRISTBAND_JWKS_URL instead)::
@@ -12,13 +12,19 @@ import falcon
 
 from wristband_mw import JwtWsgiMiddleware, WristbandJwtValidatorConfig, create_wristband_jwt_validator, get_claims
 
+domain, issuer, jwks_url = map(os.environ.get, ("WRISTBAND_DOMAIN", "WRISTBAND_ISSUER", "WRISTBAND_JWKS_URL"))
+if not (domain or (issuer and jwks_url)):
+    raise SystemExit("Set WRISTBAND_DOMAIN, or WRISTBAND_ISSUER and WRISTBAND_JWKS_URL, in the environment")
 validator = create_wristband_jwt_validator(
-    WristbandJwtValidatorConfig(
-        wristband_application_vanity_domain=os.environ.get("WRISTBAND_DOMAIN"),
-        issuer=os.environ.get("WRISTBAND_ISSUER"),
-        jwks_url=os.environ.get("WRISTBAND_JWKS_URL"),
-    )
+    WristbandJwtValidatorConfig(wristband_application_vanity_domain=domain, issuer=issuer, jwks_url=jwks_url)
 )
+
+
+class LoadUser:
+    """Falcon middleware: ``req.context.user`` is the verified JWTPayload (None on /healthz)."""
+
+    def process_request(self, req, resp):
+        req.context.user = get_claims(req)
 
 
 class Health:
@@ -28,16 +34,16 @@ class Health:
 
 class Me:
     def on_get(self, req, resp):
-        claims = get_claims(req)  # the verified JWTPayload
+        claims = req.context.user
         resp.media = {"sub": claims.sub, "scopes": list(claims.scopes), "claims": claims.to_dict()}
 
 
 class Admin:
     def on_get(self, req, resp):
-        resp.media = {"sub": get_claims(req).sub, "admin": True}
+        resp.media = {"sub": req.context.user.sub, "admin": True}
 
 
-app = falcon.App()
+app = falcon.App(middleware=[LoadUser()])
 app.add_route("/healthz", Health())
 app.add_route("/api/me", Me())
 app.add_route("/api/admin", Admin())

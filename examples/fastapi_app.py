@@ -4,10 +4,13 @@
 Run it (production: WRISTBAND_DOMAIN=auth.yourapp.io; a local issuer: WRISTBAND_ISSUER
 and WRISTBAND_JWKS_URL instead)::
 
-    uvicorn fastapi_app:app --log-level warning
+    pip install fastapi uvicorn websockets   # uvicorn needs websockets (or wsproto) for /ws
+    uvicorn fastapi_app:app --log-level warning --ws wsproto   # with: pip install wsproto
 
 (At level info uvicorn logs every WebSocket's path with its query string, so it
-would log ``?access_token=`` tokens.)
+would log ``?access_token=`` tokens. ``--ws wsproto`` or ``--ws websockets``: uvicorn's
+default ``websockets-sansio`` logs an ERROR line for every WebSocket the middleware refuses,
+although the client gets the right 401.)
 """
 
 import os
@@ -17,12 +20,11 @@ from starlette.authentication import requires
 
 from wristband_mw import JwtAsgiMiddleware, WristbandJwtValidatorConfig, create_wristband_jwt_validator
 
+domain, issuer, jwks_url = map(os.environ.get, ("WRISTBAND_DOMAIN", "WRISTBAND_ISSUER", "WRISTBAND_JWKS_URL"))
+if not (domain or (issuer and jwks_url)):
+    raise SystemExit("Set WRISTBAND_DOMAIN, or WRISTBAND_ISSUER and WRISTBAND_JWKS_URL, in the environment")
 validator = create_wristband_jwt_validator(
-    WristbandJwtValidatorConfig(
-        wristband_application_vanity_domain=os.environ.get("WRISTBAND_DOMAIN"),
-        issuer=os.environ.get("WRISTBAND_ISSUER"),
-        jwks_url=os.environ.get("WRISTBAND_JWKS_URL"),
-    )
+    WristbandJwtValidatorConfig(wristband_application_vanity_domain=domain, issuer=issuer, jwks_url=jwks_url)
 )
 
 app = FastAPI()

@@ -16,12 +16,11 @@ from starlette.routing import Route
 
 from wristband_mw import JwtAsgiMiddleware, WristbandJwtValidatorConfig, create_wristband_jwt_validator
 
+domain, issuer, jwks_url = map(os.environ.get, ("WRISTBAND_DOMAIN", "WRISTBAND_ISSUER", "WRISTBAND_JWKS_URL"))
+if not (domain or (issuer and jwks_url)):
+    raise SystemExit("Set WRISTBAND_DOMAIN, or WRISTBAND_ISSUER and WRISTBAND_JWKS_URL, in the environment")
 validator = create_wristband_jwt_validator(
-    WristbandJwtValidatorConfig(
-        wristband_application_vanity_domain=os.environ.get("WRISTBAND_DOMAIN"),
-        issuer=os.environ.get("WRISTBAND_ISSUER"),
-        jwks_url=os.environ.get("WRISTBAND_JWKS_URL"),
-    )
+    WristbandJwtValidatorConfig(wristband_application_vanity_domain=domain, issuer=issuer, jwks_url=jwks_url)
 )
 
 

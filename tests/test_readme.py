@@ -41,10 +41,17 @@ START, END = ".. recipes-start\n\n", "\n.. recipes-end\n"
 RECIPES: List[Tuple[str, str, str]] = [
     ("flask_app.py", "Flask", "``request.remote_user`` is the token's ``sub``; ``get_claims(request)`` has the rest."),
     ("django_app.py", "Django", "Django's ``RemoteUserMiddleware`` makes ``request.user`` the token's ``sub``."),
+    ("django_asgi_app.py", "Django under ASGI", "``request.user`` from the token alone, under uvicorn or daphne."),
     ("fastapi_app.py", "FastAPI", "``request.user``, ``request.auth``, Starlette's ``@requires`` and a WebSocket."),
     ("starlette_app.py", "Starlette", "The middleware in Starlette's middleware list; ``@requires`` on the routes."),
-    ("falcon_wsgi_app.py", "Falcon (WSGI)", "Wrap the ``falcon.App``; resources call ``get_claims(req)``."),
-    ("falcon_asgi_app.py", "Falcon (ASGI)", "Wrap the ``falcon.asgi.App``; resources call ``get_claims(req)``."),
+    ("litestar_app.py", "Litestar", "In Litestar's ``middleware=[...]`` list or around the app; ``request.user``."),
+    ("quart_app.py", "Quart", "Wrap ``app.asgi_app``; a ``before_request`` hook fills ``g.user``."),
+    ("sanic_app.py", "Sanic", "Wrap the app; an ``on_request`` hook fills ``request.ctx.user``."),
+    ("blacksheep_app.py", "BlackSheep", "Wrap the app; handlers call ``get_claims(request)``."),
+    ("falcon_wsgi_app.py", "Falcon (WSGI)", "Wrap the ``falcon.App``; a middleware fills ``req.context.user``."),
+    ("falcon_asgi_app.py", "Falcon (ASGI)", "Wrap the ``falcon.asgi.App``; a middleware fills ``req.context.user``."),
+    ("pyramid_app.py", "Pyramid", "``request.remote_user``; a security policy for ``authenticated_userid``."),
+    ("bottle_app.py", "Bottle", "Wrap the app; ``REMOTE_USER`` and ``get_claims(request)``."),
     ("wsgi_app.py", "Any WSGI application", "No framework: the claims are in the environ."),
     ("asgi_app.py", "Any ASGI application", "No framework: the claims are in the scope; keys prefetched at startup."),
 ]
@@ -56,10 +63,105 @@ Recipes
 -------
 
 Each recipe is a complete file from ``examples/``, and the integration tests run every one
-of them under a real server (``tox -e integration-wsgi,integration-asgi``). They read the
-validator configuration from the environment: ``WRISTBAND_DOMAIN`` (your Wristband
-application's vanity domain), or ``WRISTBAND_ISSUER`` and ``WRISTBAND_JWKS_URL`` for
-another issuer, such as ``wristband_mw.testing.LocalIssuer``.
+of them under a real server (``tox -e integration-wsgi,integration-asgi,integration-asgi-more``).
+Run them from the ``examples/`` folder (``cd examples``, then the command in the file's
+docstring). They read the validator configuration from the environment:
+``WRISTBAND_DOMAIN`` (your Wristband application's vanity domain), or ``WRISTBAND_ISSUER``
+and ``WRISTBAND_JWKS_URL`` for another issuer, such as ``wristband_mw.testing.LocalIssuer``;
+without them a recipe stops at once and names these variables.
+
+CORS preflights never run protected code
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+With ``cors_preflight=True`` (the default) an ``OPTIONS`` request carrying ``Origin`` and
+``Access-Control-Request-Method`` passes without a token, as browsers send it without one.
+The application must then answer it without running a protected view. Safe as the recipes
+are: Flask, Quart, FastAPI, Starlette, Litestar, Sanic, BlackSheep, Bottle and Falcon
+answer ``OPTIONS`` themselves (or 405) for routes declared per method; Pyramid with
+``request_method`` on its views; Django only when each view refuses other methods
+(``@require_safe``, ``@require_http_methods``, or class-based views with
+``http_method_names``), since Django runs a plain function view for *every* method; a
+hand-written WSGI or ASGI app only if it checks the method. Not safe: a Django function
+view without such a decorator, a Pyramid view without ``request_method``, any handler that
+answers every method. Where that cannot be guaranteed, put a CORS layer in front of the
+middleware (it answers preflights itself), or pass ``cors_preflight=False``. Every
+recipe's integration test sends preflights to ``/api/me`` and ``/api/admin`` and asserts
+that no handler ran.
+"""
+
+TRAILER = """
+Compatibility
+~~~~~~~~~~~~~
+
+Tested on every change, through real servers on 127.0.0.1 and real clients:
+
+.. list-table::
+   :header-rows: 1
+
+   * - Framework
+     - Servers tested
+     - The user and the claims
+     - Limits
+   * - Flask
+     - gunicorn (gthread), wsgiref
+     - ``request.remote_user``, ``get_claims(request)``
+     - none known
+   * - Django (WSGI)
+     - gunicorn (gthread)
+     - ``request.user`` (``RemoteUserMiddleware``)
+     - views must refuse ``OPTIONS`` (``@require_safe``): Django runs a function view for every method
+   * - Django (ASGI)
+     - uvicorn, daphne
+     - ``request.user`` (Django 5.2+'s own ``RemoteUserMiddleware`` reads the ``Remote-User``
+       header, which only the middleware sets)
+     - views must refuse ``OPTIONS`` (``@require_safe``); daphne sends no lifespan scope, so
+       ``prefetch_on_startup`` cannot act there and the first request fetches the keys
+   * - FastAPI, Starlette
+     - uvicorn (h11, httptools; WebSockets: websockets, wsproto)
+     - ``request.user``, ``request.auth``, ``@requires``
+     - none known
+   * - Litestar
+     - uvicorn, granian, hypercorn
+     - ``request.user.identity``, ``request.auth.scopes``, ``request.auth.claims`` (``sub``, ``exp``, ...)
+     - in ``middleware=[...]`` it runs per route, after routing: paths and methods no handler takes get
+       Litestar's own 404/405, and there is no startup prefetch; Litestar strips ``root_path`` from the
+       path it passes on (the middleware checks every reading)
+   * - Quart
+     - hypercorn (HTTP/1.1, and HTTP/2 over cleartext)
+     - ``g.user`` (a two-line hook)
+     - none known
+   * - Sanic
+     - uvicorn
+     - ``request.ctx.user`` (a two-line hook)
+     - ignores ``root_path`` and routes on the full path: serve it at the root
+   * - BlackSheep
+     - granian, uvicorn
+     - ``get_claims(request)``
+     - none known
+   * - Falcon (WSGI)
+     - gunicorn (gthread)
+     - ``req.context.user`` (a small middleware)
+     - none known
+   * - Falcon (ASGI)
+     - uvicorn
+     - ``req.context.user`` (a small middleware)
+     - ignores ``root_path`` and routes on the full path: serve it at the root
+   * - Pyramid
+     - waitress
+     - ``request.remote_user``, ``request.authenticated_userid`` (the recipe's security policy)
+     - views need ``request_method``, or they answer preflights
+   * - Bottle
+     - gunicorn (gthread), waitress
+     - ``request.environ["REMOTE_USER"]``, ``get_claims(request)``
+     - none known
+   * - Any WSGI app
+     - gunicorn (sync), granian (WSGI)
+     - the ``environ``
+     - granian hands a non-ASCII header to the app as ``""``
+   * - Any ASGI app
+     - uvicorn, hypercorn, granian
+     - the ``scope``
+     - none known
 """
 
 
@@ -75,7 +177,7 @@ def recipe(filename: str, title: str, summary: str) -> str:
 
 
 def render() -> str:
-    return "\n".join([HEADER, *(recipe(*entry) for entry in RECIPES)])
+    return "\n".join([HEADER, *(recipe(*entry) for entry in RECIPES), TRAILER])
 
 
 def test_every_example_has_a_recipe() -> None:
@@ -105,6 +207,31 @@ def test_every_example_runs_under_a_server_in_some_test(filename: str) -> None:
     module = '"' + filename[: -len(".py")] + ":"  # as in "flask_app:app"
     tests = (REPO / "tests" / "integration").glob("*/test_*.py")
     assert any(module in path.read_text("utf-8") for path in tests), f"no integration test serves {filename}"
+
+
+MISSING_CONFIG = "Set WRISTBAND_DOMAIN, or WRISTBAND_ISSUER and WRISTBAND_JWKS_URL, in the environment"
+
+
+@pytest.mark.parametrize("filename", [name for name, _, _ in RECIPES])
+def test_every_recipe_names_the_environment_variables_it_needs(filename: str) -> None:
+    assert f'raise SystemExit("{MISSING_CONFIG}")' in (EXAMPLES / filename).read_text("utf-8")
+
+
+@pytest.mark.parametrize("module", ["wsgi_app", "asgi_app"])  # the recipes that import no framework
+def test_a_recipe_without_its_environment_says_which_variables_to_set(module: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WRISTBAND_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        cwd=EXAMPLES,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == MISSING_CONFIG  # no traceback, no Python parameter names
 
 
 # -- every other Python snippet runs as written, or is marked as a fragment ---------------------

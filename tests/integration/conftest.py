@@ -5,8 +5,11 @@ in their own tox environments (``tox -e integration-wsgi,integration-asgi``) and
 only when asked for by path::
 
     pytest tests/integration            # everything here
-    pytest tests/integration/wsgi       # gunicorn + granian (WSGI): Flask, Django, Falcon, raw WSGI
+    pytest tests/integration/wsgi       # gunicorn, granian, waitress, wsgiref: Flask, Django, Falcon, Pyramid,
+                                        # Bottle, raw WSGI
     pytest tests/integration/asgi       # uvicorn, hypercorn, granian (ASGI): FastAPI, Starlette, Falcon, raw ASGI
+    pytest tests/integration/asgi_more  # uvicorn, hypercorn (HTTP/2 too), granian, daphne: Litestar, Quart,
+                                        # Django under ASGI, Sanic, BlackSheep
 
 A plain ``pytest`` (``testpaths = tests``) does not collect them: that is the unit
 suite of the py3x environments, which install no framework. Nothing here is ever

@@ -54,8 +54,35 @@ BYPASS_ATTEMPTS = [
 ]
 
 
+# A browser's CORS preflight: the middleware lets it through without a token
+# (cors_preflight=True), so the app behind it must answer it without running the view.
+PREFLIGHT_HEADERS = [
+    ("Origin", "https://app.example"),
+    ("Access-Control-Request-Method", "GET"),
+    ("Access-Control-Request-Headers", "authorization"),
+]
+
+
+def assert_preflight_did_not_run_the_handler(response: Response) -> None:
+    """A protected handler that ran would answer its JSON (every one names ``sub``) or,
+    finding no claims, fail with a 500: the preflight got neither."""
+    assert response.status < 500, (response.status, response.body)
+    assert b'"sub"' not in response.body and b'"admin"' not in response.body, (response.status, response.body)
+
+
 class HttpContract:
     """The shared checks; subclasses are collected as ``Test...`` classes."""
+
+    # A method the middleware refuses while the app would route it (Litestar's per-route
+    # stack answers 405 itself to a method no handler takes, before the middleware runs).
+    refused_body_method = "POST"
+
+    @pytest.mark.parametrize("path", ["/api/me", "/api/admin"])
+    def test_preflight_never_reaches_a_protected_handler(self, server: Server, path: str) -> None:
+        response = server.request(path, method="OPTIONS", headers=PREFLIGHT_HEADERS)
+        assert_preflight_did_not_run_the_handler(response)
+        # An OPTIONS that is not a preflight is an ordinary request: it needs a token.
+        assert server.request(path, method="OPTIONS").status == 401
 
     def test_health_needs_no_token(self, server: Server) -> None:
         response = server.request("/healthz")
@@ -154,7 +181,7 @@ class HttpContract:
         smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2000
         headers = {"Authorization": "Bearer " + issuer.mint(sub="next")}
         with connection(server.port) as conn:
-            conn.request("POST", "/api/me", body=smuggled, headers={"Content-Type": "text/plain"})
+            conn.request(self.refused_body_method, "/api/me", body=smuggled, headers={"Content-Type": "text/plain"})
             refused = conn.getresponse()
             assert refused.status == 401
             refused.read()

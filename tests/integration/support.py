@@ -143,12 +143,12 @@ def _stop(process: subprocess.Popen) -> None:  # type: ignore[type-arg]
         process.wait(timeout=STOP_TIMEOUT)
 
 
-def _wait_ready(port: int, process: subprocess.Popen, ready_path: str, deadline: float) -> bool:  # type: ignore[type-arg]
+def _wait_ready(port: int, process: subprocess.Popen, ready_path: str, ready_status: int, deadline: float) -> bool:  # type: ignore[type-arg]
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
         try:
-            if request(port, ready_path, timeout=2).status == 200:
+            if request(port, ready_path, timeout=2).status == ready_status:
                 return True
         except OSError:
             pass
@@ -162,10 +162,12 @@ def serve(
     env: Mapping[str, str],
     *,
     ready_path: str = "/healthz",
+    ready_status: int = 200,
     cwd: Path = EXAMPLES,
     attempts: int = 3,
 ) -> Iterator[Server]:
-    """Start ``command(port)`` (argv after ``python -m``) and yield once ``ready_path`` answers 200.
+    """Start ``command(port)`` (argv after ``python -m``) and yield once ``ready_path`` answers
+    ``ready_status`` (200; 401 where every path is protected).
 
     The port is free when picked; should another process take it before the server
     binds, the server exits and a new port is tried (at most ``attempts`` times).
@@ -187,7 +189,7 @@ def serve(
                     start_new_session=os.name == "posix",
                 )
             try:
-                if _wait_ready(port, process, ready_path, time.monotonic() + START_TIMEOUT):
+                if _wait_ready(port, process, ready_path, ready_status, time.monotonic() + START_TIMEOUT):
                     yield Server(port, process, log_path, argv)
                     return
                 failure = f"{' '.join(argv)} did not become ready (exit code {process.poll()}):\n"
@@ -235,12 +237,36 @@ def uvicorn(module: str, *options: str) -> Callable[[int], List[str]]:
     return command
 
 
-def hypercorn(module: str) -> Callable[[int], List[str]]:
-    return lambda port: ["hypercorn", "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "2", module]
+def hypercorn(module: str, *options: str) -> Callable[[int], List[str]]:
+    return lambda port: ["hypercorn", "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "2", *options, module]
 
 
-def granian(module: str, *, interface: str = "asgi") -> Callable[[int], List[str]]:
-    return lambda port: ["granian", "--interface", interface, "--host", "127.0.0.1", "--port", str(port), module]
+def granian(module: str, *options: str, interface: str = "asgi") -> Callable[[int], List[str]]:
+    return lambda port: [
+        "granian", "--interface", interface, "--host", "127.0.0.1", "--port", str(port), *options, module
+    ]  # fmt: skip
+
+
+def daphne(module: str) -> Callable[[int], List[str]]:
+    return lambda port: ["daphne", "--bind", "127.0.0.1", "--port", str(port), module]
+
+
+def waitress(module: str) -> Callable[[int], List[str]]:
+    return lambda port: ["waitress", f"--listen=127.0.0.1:{port}", "--threads=4", module]
+
+
+def h2_request(port: int, path: str, *, token: Optional[str] = None, method: str = "GET") -> Response:
+    """One HTTP/2 request over cleartext with prior knowledge (h2c, no upgrade), by httpx."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    with httpx.Client(http1=False, http2=True, timeout=REQUEST_TIMEOUT, trust_env=False) as client:
+        response = client.request(method, f"http://127.0.0.1:{port}{path}", headers=headers)
+    assert response.http_version == "HTTP/2", response.http_version
+    message = http.client.HTTPMessage()
+    for name, value in response.headers.multi_items():
+        message[name] = value
+    return Response(response.status_code, message, response.content)
 
 
 # -- WebSocket client -------------------------------------------------------------------------
