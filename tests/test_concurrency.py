@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from core_support import b64u, wait_until
+from core_support import b64u
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 

@@ -458,7 +458,9 @@ def test_property_root_path_never_more_open_than_with_prefix(segments, root_path
     path = "/" + "/".join(segments)
     rule = policy.rule_for_asgi("GET", path, root_path)
     with_prefix = policy.rule_for_asgi("GET", root_path + path, root_path)
-    for spelling in (path, root_path + path):
+    # The rule: a path that does not start with root_path is never more open than
+    # one that does (a path that textually does is matched as given and below root_path).
+    for spelling in (path,) if path.startswith(root_path) else (path, root_path + path):
         plain = policy.rule_for("GET", spelling)
         if plain is not None:  # any spelling's rule is required
             assert rule is not None and set(plain.scopes) <= set(rule.scopes), (path, root_path)
@@ -537,3 +539,30 @@ def test_docstring_examples_hold():
     import wristband_mw.policy
 
     assert doctest.testmod(wristband_mw.policy).failed == 0
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1:8000/api/me",
+        "HTTP://example.com/api/me",
+        "https://x/%61pi/me",
+        "http://x:1/x/../api/me",
+        "ws://x/api/me",
+    ],
+)
+def test_absolute_form_path_is_matched_on_its_path_part(target):
+    # h11 servers (hypercorn, uvicorn --http h11) leave an absolute-form request target in
+    # scope["path"]; Quart and Sanic route it on its path part.
+    policy = AccessPolicy(protect=["/api"], scopes={"/api/admin": ["admin"]})
+    assert policy.rule_for("GET", target) is not None
+    assert policy.rule_for_asgi("GET", target, "/mnt") is not None
+    assert policy.rule_for_wsgi("GET", target) is not None
+    assert policy.rule_for("GET", target.replace("/me", "/admin")).scopes == ("admin",)
+
+
+def test_absolute_form_outside_protected_prefixes_stays_open():
+    policy = AccessPolicy(protect=["/api"])
+    assert policy.rule_for("GET", "http://127.0.0.1:8000/public") is None
+    assert policy.rule_for("GET", "http://127.0.0.1:8000") is None
+    assert AccessPolicy(exempt=["/healthz"]).rule_for("GET", "http://x/healthz") is not None  # "/http:/x/healthz" too

@@ -32,7 +32,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Generic, Hashable, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Generic, Hashable, Iterator, List, Optional, Tuple, TypeVar, Union
 
 __all__ = ["FrequencySketch", "LRUCache", "TinyLfuCache"]
 
@@ -47,6 +47,18 @@ def _check_size(max_size: object) -> int:
     if not isinstance(max_size, int) or isinstance(max_size, bool) or max_size < 1:
         raise ValueError("max_size must be a positive integer")
     return max_size
+
+
+def _lock_after_fork(cache: Union[LRUCache[Any, Any], TinyLfuCache[Any, Any]]) -> bool:
+    """Give ``cache`` a fresh lock in a forked child; True when its entries must be dropped.
+
+    The parent's lock may have been held by a thread that does not exist in the child:
+    it would never be released, and that thread may have been half-way through a change,
+    so the entries it was changing are not trusted (a cache may always start empty).
+    """
+    interrupted = cache._lock.locked()
+    cache._lock = threading.Lock()
+    return interrupted
 
 
 class LRUCache(Generic[K, V]):
@@ -122,6 +134,11 @@ class LRUCache(Generic[K, V]):
     def clear(self) -> None:
         """Remove every entry."""
         with self._lock:
+            self._entries = OrderedDict()
+
+    def after_fork(self) -> None:
+        """In a forked child: a lock of its own (see :func:`_lock_after_fork`)."""
+        if _lock_after_fork(self):
             self._entries = OrderedDict()
 
     def keys(self) -> List[K]:
@@ -339,6 +356,12 @@ class TinyLfuCache(Generic[K, V]):
     def clear(self) -> None:
         """Remove every entry (the frequency history stays)."""
         with self._lock:
+            self._main = OrderedDict()
+            self._window = OrderedDict()
+
+    def after_fork(self) -> None:
+        """In a forked child: a lock of its own (see :func:`_lock_after_fork`)."""
+        if _lock_after_fork(self):
             self._main = OrderedDict()
             self._window = OrderedDict()
 

@@ -394,7 +394,7 @@ class KeyStore:
             # That fetch started a cool-down whose outcome this process will never see.
             self._cooldown_until = float("-inf")
         self._flight = None  # the parent's fetch never finishes here; the child fetches on its own
-        renew_lock_after_fork(self._keys)
+        self._keys.after_fork()
         if self.client is not None:
             self.client.after_fork_in_child()
         self._pid = os.getpid()
@@ -403,12 +403,6 @@ class KeyStore:
 _LIVE_STORES: weakref.WeakSet[KeyStore] = weakref.WeakSet()
 # Taken only in a child that finds it was forked without the hook (never in the parent).
 _FORK_LOCK = threading.Lock()
-
-
-def renew_lock_after_fork(cache: object) -> None:
-    """Give a cache inherited through fork a fresh lock (the parent's may be held by a thread gone here)."""
-    if isinstance(getattr(cache, "_lock", None), type(threading.Lock())):
-        cache._lock = threading.Lock()  # type: ignore[attr-defined]
 
 
 def _reinit_after_fork() -> None:

@@ -148,6 +148,18 @@ def asgi_path_spellings(path: str, root_path: str) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(spelling or "/" for spelling in spellings))
 
 
+# "scheme://authority" and what follows it, for a path that is really an absolute URL.
+_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/]*(/.*)?\Z", re.DOTALL)
+
+
+def _strictest(*rules: Optional[Rule]) -> Optional[Rule]:
+    """No token needed only if no rule needs one; else every scope any of them needs."""
+    found = [rule for rule in rules if rule is not None]
+    if len(found) <= 1:
+        return found[0] if found else None
+    return Rule(tuple(dict.fromkeys(scope for rule in found for scope in rule.scopes)))
+
+
 def _under(path: str, prefix: str) -> bool:
     return prefix == "/" or path == prefix or path.startswith(prefix + "/")
 
@@ -306,15 +318,16 @@ class AccessPolicy:
         if len(spellings) == 1:
             return self._rule_for_path(spellings[0])
         last = len(spellings) - 1
-        rules = [self._rule_for_path(spelling, latin1_last and i == last) for i, spelling in enumerate(spellings)]
-        found = [rule for rule in rules if rule is not None]
-        if not found:
-            return None
-        if len(found) == 1:
-            return found[0]
-        return Rule(tuple(dict.fromkeys(scope for rule in found for scope in rule.scopes)))
+        return _strictest(
+            *(self._rule_for_path(spelling, latin1_last and i == last) for i, spelling in enumerate(spellings))
+        )
 
     def _rule_for_path(self, path: str, latin1: bool = False) -> Optional[Rule]:
+        absolute = _ABSOLUTE_FORM.match(path)
+        if absolute is not None:
+            # An absolute-form target (RFC 9112 3.2.2) left in the path by the server:
+            # Quart and Sanic route "http://host/api/me" as "/api/me", so that is a spelling too.
+            return _strictest(self._rule_for_path(absolute.group(1) or "/", latin1), self._rule_for_path("/" + path))
         prefixes = self._latin1 if latin1 else self._prefixes
         normal = normalize_path(path)
         if "%" not in path and ".." not in path:
@@ -325,11 +338,7 @@ class AccessPolicy:
         if "%" in path:
             decoded = unquote(path, encoding="latin-1") if latin1 else unquote(path)
             spellings += [normalize_path(decoded), _literal_path(decoded)]
-        rules = [self._rule_for_normal(spelling, prefixes) for spelling in dict.fromkeys(spellings)]
-        found = [rule for rule in rules if rule is not None]
-        if not found:
-            return None
-        return Rule(tuple(dict.fromkeys(scope for rule in found for scope in rule.scopes)))
+        return _strictest(*(self._rule_for_normal(spelling, prefixes) for spelling in dict.fromkeys(spellings)))
 
     def _rule_for_normal(self, path: str, prefixes: _Prefixes) -> Optional[Rule]:
         for prefix in prefixes.exempt:

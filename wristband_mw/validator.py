@@ -39,7 +39,7 @@ from .config import WristbandJwtValidatorConfig
 from .errors import ErrorCode, safe_echo
 from .jose_adapter import VerificationKey
 from .jwks import MAX_KID_LENGTH, MAX_RSA_BITS, MIN_RSA_BITS, JwksClient
-from .keystore import KeyOutcome, KeyStore, renew_lock_after_fork
+from .keystore import KeyOutcome, KeyStore
 from .payload import JWTPayload, JwtValidationResult
 from .stats import Counters
 from .tokens import ParsedToken, TokenParseError, parse_token
@@ -276,7 +276,9 @@ class WristbandJwtValidator:
         # a pool of its own. Caches and counters are kept (a warm worker is the point).
         self._executor = None
         self._executor_pid = os.getpid()
-        renew_lock_after_fork(self._verified)
+        self._memo_lock = threading.Lock()
+        if self._verified is not None:
+            self._verified.after_fork()
 
     async def _offload(self, func: Callable[..., Any], *args: Any) -> Any:
         if self._executor_pid != os.getpid():  # forked without the at-fork hook (uWSGI)
