@@ -95,7 +95,7 @@ def serve_preforked(command: Callable[[int], List[str]], issuer: LocalIssuer) ->
                 start_new_session=True,
             )
         try:
-            if not _wait_ready(port, process, "/healthz", time.monotonic() + START_TIMEOUT):
+            if not _wait_ready(port, process, "/healthz", 200, time.monotonic() + START_TIMEOUT):
                 output = log_path.read_text("utf-8", "replace")
                 raise AssertionError(f"{' '.join(argv)} did not become ready:\n{output}")
             yield Server(port, process, log_path, argv)
