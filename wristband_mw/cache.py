@@ -32,9 +32,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Generic, Hashable, Iterator, List, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Generic, Hashable, Iterator, List, Optional, Tuple, TypeVar, Union
 
-__all__ = ["FrequencySketch", "LRUCache", "TinyLfuCache"]
+__all__ = ["BoundedMemo", "FrequencySketch", "LRUCache", "TinyLfuCache"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -49,7 +49,7 @@ def _check_size(max_size: object) -> int:
     return max_size
 
 
-def _lock_after_fork(cache: Union[LRUCache[Any, Any], TinyLfuCache[Any, Any]]) -> bool:
+def _lock_after_fork(cache: Union[LRUCache[Any, Any], TinyLfuCache[Any, Any], BoundedMemo[Any, Any]]) -> bool:
     """Give ``cache`` a fresh lock in a forked child; True when its entries must be dropped.
 
     The parent's lock may have been held by a thread that does not exist in the child:
@@ -59,6 +59,61 @@ def _lock_after_fork(cache: Union[LRUCache[Any, Any], TinyLfuCache[Any, Any]]) -
     interrupted = cache._lock.locked()
     cache._lock = threading.Lock()
     return interrupted
+
+
+class BoundedMemo(Generic[K, V]):
+    """Remembered answers of a pure function, at most ``max_size`` of them; the oldest goes first.
+
+    For results that depend only on their key (a path's rule, a header's verdict): a
+    stale entry is impossible, so there is no expiry, and a full memo forgets its oldest
+    entry rather than everything at once. A read is one ``dict.get`` (atomic on every
+    CPython build: free-threaded dicts lock themselves per operation) of an immutable
+    value; every write, and the eviction it may cause, happens under the memo's lock.
+
+    Example::
+
+        rules = BoundedMemo(1024)
+        rule = rules.get(path)
+        if rule is None:
+            rule = rules.put(path, compute_rule(path))
+    """
+
+    __slots__ = ("_entries", "_lock", "max_size")
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = _check_size(max_size)
+        self._entries: Dict[K, V] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K, default: Optional[V] = None) -> Optional[V]:
+        """The remembered value for ``key``, or ``default``."""
+        return self._entries.get(key, default)
+
+    def put(self, key: K, value: V) -> V:
+        """Remember ``value`` for ``key`` (forgetting the oldest entry when full); returns ``value``."""
+        with self._lock:
+            entries = self._entries
+            if key not in entries and len(entries) >= self.max_size:
+                del entries[next(iter(entries))]
+            entries[key] = value
+        return value
+
+    def discard(self, key: K, value: V) -> None:
+        """Forget ``key`` only while it still holds ``value``."""
+        with self._lock:
+            if self._entries.get(key) is value:
+                del self._entries[key]
+
+    def after_fork(self) -> None:
+        """In a forked child: a lock of its own (see :func:`_lock_after_fork`)."""
+        if _lock_after_fork(self):
+            self._entries = {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class LRUCache(Generic[K, V]):

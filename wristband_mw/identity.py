@@ -42,6 +42,7 @@ class AuthenticatedUser:
     """``scope["user"]`` for a request with a verified token (Starlette ``BaseUser`` shape)."""
 
     __slots__ = ("claims",)
+    claims: JWTPayload
 
     def __init__(self, claims: JWTPayload) -> None:
         object.__setattr__(self, "claims", claims)

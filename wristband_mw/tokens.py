@@ -59,6 +59,7 @@ __all__ = [
     "strict_json_object",
 ]
 
+
 class ParsedToken:
     """A structurally valid JWS: decoded payload and signature, and what to verify.
 
