@@ -356,6 +356,34 @@ class TinyLfuCache(Generic[K, V]):
         finally:
             self._lock.release()
 
+    def get_if_present(self, key: K) -> Optional[V]:
+        """The value for ``key``, counting a hit; ``None`` on a miss, which is *not* counted.
+
+        For a probe that a full, counted :meth:`get` follows on a miss, so a miss is
+        counted once.
+        """
+        self._lock.acquire()
+        try:
+            entry = self._main.get(key)
+            if entry is not None:
+                self._main.move_to_end(key)
+            else:
+                entry = self._window.get(key)
+                if entry is None:
+                    return None
+                self._window.move_to_end(key)
+            self._lookups += 1
+            if self._lookups >= self._sample_size:
+                self._age()
+            hits = entry[_HITS]
+            if entry[_EPOCH] != self._epoch:
+                hits >>= self._epoch - entry[_EPOCH]
+                entry[_EPOCH] = self._epoch
+            entry[_HITS] = hits + 1 if hits < _MAX_COUNT else hits
+            return entry[_VALUE]  # type: ignore[no-any-return]
+        finally:
+            self._lock.release()
+
     def set(self, key: K, value: V) -> None:
         """Store ``value`` for ``key``; a new key enters the window (and may later be dropped)."""
         with self._lock:

@@ -103,6 +103,8 @@ class TokenValidator(Protocol):
 
     def verify_identity(self, token: str) -> Union[Identity, ErrorCode]: ...
 
+    def cached_verification(self, token: str) -> Optional[Union[Identity, ErrorCode]]: ...
+
     async def verify_identity_async(self, token: str) -> Union[Identity, ErrorCode]: ...
 
     def extract_bearer_token(self, authorization_header: AuthorizationHeader = None) -> str: ...
@@ -198,7 +200,16 @@ def _checked(response: ErrorResponse) -> ErrorResponse:
     return response
 
 
-_VALIDATOR_METHODS = ("validate", "validate_async", "verify_identity", "verify_identity_async", "keys_retry_after")
+_VALIDATOR_METHODS = (
+    "validate",
+    "validate_async",
+    "verify_identity",
+    "verify_identity_async",
+    "cached_verification",
+    "keys_retry_after",
+)
+# "Bearer " as clients spell it; other spellings (BEARER, several spaces) take the full parse.
+_PLAIN_SCHEMES = ("Bearer ", "bearer ")
 
 
 class Flow:
@@ -235,6 +246,7 @@ class Flow:
         # Far more than any Bearer header needs; longer ones are refused unparsed.
         self._max_header = validator.max_token_bytes + 64
         self._verify = validator.verify_identity
+        self._cached = validator.cached_verification
         self._verify_async = validator.verify_identity_async
         self._responses: BoundedMemo[AuthFailure, PreparedResponse] = BoundedMemo(_RESPONSES_REMEMBERED)
 
@@ -245,6 +257,9 @@ class Flow:
             return PASS
         if rule is REFUSED:
             return self._refused_path
+        hit = self._cached_outcome(rule, authorization)
+        if hit is not None:
+            return hit
         token = self.token_from(authorization)
         if type(token) is not str:
             return self._without_token(token)  # type: ignore[arg-type]
@@ -262,10 +277,30 @@ class Flow:
         if query_string is not None and self._query_param is not None:
             token = self._token_from_query(query_string, authorization)
         else:
+            hit = self._cached_outcome(rule, authorization)
+            if hit is not None:
+                return hit
             token = self.token_from(authorization)
         if type(token) is not str:
             return self._without_token(token)  # type: ignore[arg-type]
         return self._verdict(await self._verify_async(token), rule, token)
+
+    def _cached_outcome(self, rule: Rule, authorization: Sequence[Union[str, bytes]]) -> Optional[Outcome]:
+        """The outcome for a plain ``Bearer <token>`` whose token is in the verified-token cache.
+
+        The hot path of a busy API: the header is not parsed, since a cached token was
+        verified and so is a well-formed ``b64token``; anything else returns ``None`` and
+        takes the full way (parse, then validate), with the same answers as before.
+        """
+        if len(authorization) != 1:
+            return None
+        raw = authorization[0]
+        value = raw.decode("latin-1") if type(raw) is bytes else raw
+        if value[:7] not in _PLAIN_SCHEMES:
+            return None
+        token: str = value[7:]  # type: ignore[assignment]
+        verified = self._cached(token)
+        return None if verified is None else self._verdict(verified, rule, token)
 
     def _without_token(self, failure: Optional[AuthFailure]) -> Outcome:
         return PASS if failure is None else Refusal(failure)

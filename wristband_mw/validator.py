@@ -258,6 +258,24 @@ class WristbandJwtValidator:
         """
         return self._verification(self._settle(token))
 
+    def cached_verification(self, token: str) -> Optional[Verification]:
+        """The answer for ``token`` from the verified-token cache alone, or ``None`` when it is not there.
+
+        No parsing and no I/O: a cached token only has ``exp``/``nbf`` and its key's trust
+        rechecked. The middleware asks this first, before parsing the ``Authorization``
+        header: a token found here was verified, so it is well-formed. Only an answer
+        is counted in :meth:`stats`; after ``None``, call :meth:`verify_identity`.
+        """
+        if self._verified is None or type(token) is not str or not token.isascii():
+            return None
+        hasher = _SHA256.copy()
+        hasher.update(token.encode("ascii"))
+        entry = self._verified.get_if_present(hasher.digest())
+        if entry is None:
+            return None
+        outcome = self._recheck_verified(entry, token)
+        return None if outcome is None else self._verification(outcome)
+
     async def verify_identity_async(self, token: str) -> Verification:
         """:meth:`verify_identity` from async code (a JWKS fetch runs in a worker thread)."""
         return self._verification(await self._settle_async(token))
