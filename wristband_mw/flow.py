@@ -296,8 +296,8 @@ class Flow:
             return None
         raw = authorization[0]
         value = raw.decode("latin-1") if type(raw) is bytes else raw
-        if value[:7] not in _PLAIN_SCHEMES:
-            return None
+        if value[:7] not in _PLAIN_SCHEMES or len(value) > self._max_header:
+            return None  # an oversized header is refused unhashed by the full way
         token: str = value[7:]  # type: ignore[assignment]
         verified = self._cached(token)
         return None if verified is None else self._verdict(verified, rule, token)

@@ -266,7 +266,7 @@ class WristbandJwtValidator:
         header: a token found here was verified, so it is well-formed. Only an answer
         is counted in :meth:`stats`; after ``None``, call :meth:`verify_identity`.
         """
-        if self._verified is None or type(token) is not str or not token.isascii():
+        if self._verified is None or type(token) is not str or len(token) > self._max_bytes or not token.isascii():
             return None
         hasher = _SHA256.copy()
         hasher.update(token.encode("ascii"))
