@@ -34,11 +34,11 @@ from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 
-from wristband_mw import JwtAsgiMiddleware, JwtWsgiMiddleware  # noqa: E402
-from wristband_mw.testing import LocalIssuer  # noqa: E402
+from wristband_mw import JwtAsgiMiddleware, JwtWsgiMiddleware
+from wristband_mw.testing import LocalIssuer
 
 Environ = Dict[str, Any]
 Scope = Dict[str, Any]
@@ -192,9 +192,7 @@ def main(argv: Sequence[str] = ()) -> None:
         print(f"raw RSA-2048 verify (cryptography):            {raw * 1e6:7.2f} us   1.00x")
         for adapter in ("wsgi", "asgi"):
             # Paired per round: the same round's bare app is subtracted, so drift cancels.
-            overhead = statistics.median(
-                m - b for m, b in zip(samples[adapter], samples["bare_" + adapter])
-            )
+            overhead = statistics.median(m - b for m, b in zip(samples[adapter], samples["bare_" + adapter]))
             bare = statistics.median(samples["bare_" + adapter])
             name = "JwtWsgiMiddleware" if adapter == "wsgi" else "JwtAsgiMiddleware"
             verdict = "ok" if overhead <= 0.15 * raw else "OVER the 0.15x budget"
