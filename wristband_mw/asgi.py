@@ -28,7 +28,7 @@ import logging
 import threading
 from typing import Any, Awaitable, Callable, Iterable, List, Mapping, MutableMapping, Optional, Tuple
 
-from .flow import Authenticated, Flow, Refusal, TokenValidator
+from .flow import Authenticated, Flow, Outcome, Refusal, TokenValidator
 from .identity import CLAIMS_KEY, TOKEN_KEY, AnonymousUser, AuthCredentials
 from .options import MiddlewareOptions, OnError
 from .responses import AuthFailure
@@ -124,6 +124,7 @@ class JwtAsgiMiddleware:
         self.flow = Flow(validator, self.options)
         self._rule_for = self.flow.policy.rule_for_asgi
         self._authenticate = self.flow.authenticate_async
+        self._settled = self.flow.settled
         self._query_tokens = websocket_query_param is not None
 
     @property
@@ -164,11 +165,11 @@ class JwtAsgiMiddleware:
             rule = self._rule_for(
                 method, scope.get("path") or "/", root_path if isinstance(root_path, str) else "", preflight
             )
-            if rule is None:
-                outcome: Any = None
+            if websocket and self._query_tokens:
+                outcome: Outcome = await self._authenticate(rule, authorization, scope.get("query_string") or b"")
             else:
-                query = (scope.get("query_string") or b"") if websocket and self._query_tokens else None
-                outcome = await self._authenticate(rule, authorization, query)
+                # A cached token, or no token needed, is settled without awaiting anything.
+                outcome = self._settled(rule, authorization) or await self._authenticate(rule, authorization)
             # ASGI: copy the scope before changing it, so nothing leaks upstream.
             if type(outcome) is Authenticated:
                 identity = outcome.identity

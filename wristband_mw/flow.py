@@ -253,13 +253,9 @@ class Flow:
     # -- the flow --------------------------------------------------------------------------
     def authenticate(self, rule: Optional[Rule], authorization: Sequence[Union[str, bytes]]) -> Outcome:
         """The outcome of a request needing ``rule``, with these ``Authorization`` values (sync)."""
-        if rule is None:
-            return PASS
-        if rule is REFUSED:
-            return self._refused_path
-        hit = self._cached_outcome(rule, authorization)
-        if hit is not None:
-            return hit
+        settled = self.settled(rule, authorization)
+        if settled is not None or rule is None:
+            return settled or PASS
         token = self.token_from(authorization)
         if type(token) is not str:
             return self._without_token(token)  # type: ignore[arg-type]
@@ -270,37 +266,51 @@ class Flow:
     ) -> Outcome:
         """:meth:`authenticate` for async servers; ``query_string`` is a WebSocket handshake's
         (the token may come from the configured query parameter), else ``None``."""
-        if rule is None:
-            return PASS
-        if rule is REFUSED:
-            return self._refused_path
         if query_string is not None and self._query_param is not None:
+            if rule is None:
+                return PASS
+            if rule is REFUSED:
+                return self._refused_path
             token = self._token_from_query(query_string, authorization)
         else:
-            hit = self._cached_outcome(rule, authorization)
-            if hit is not None:
-                return hit
+            settled = self.settled(rule, authorization)
+            if settled is not None or rule is None:
+                return settled or PASS
             token = self.token_from(authorization)
         if type(token) is not str:
             return self._without_token(token)  # type: ignore[arg-type]
         return self._verdict(await self._verify_async(token), rule, token)
 
-    def _cached_outcome(self, rule: Rule, authorization: Sequence[Union[str, bytes]]) -> Optional[Outcome]:
+    def settled(self, rule: Optional[Rule], authorization: Sequence[Union[str, bytes]]) -> Optional[Outcome]:
+        """The outcome when it needs no parsing and no validation work, else ``None``.
+
+        That is: no token needed, a refused path, or a plain ``Bearer <token>`` whose token
+        is in the verified-token cache. Synchronous, so an async adapter awaits nothing on
+        the hot path; after ``None``, :meth:`authenticate` or :meth:`authenticate_async`.
+        """
+        if rule is None:
+            return PASS
+        if rule is REFUSED:
+            return self._refused_path
+        return self._cached_outcome(rule, authorization[0]) if len(authorization) == 1 else None
+
+    def _cached_outcome(self, rule: Rule, raw: Union[str, bytes]) -> Optional[Outcome]:
         """The outcome for a plain ``Bearer <token>`` whose token is in the verified-token cache.
 
         The hot path of a busy API: the header is not parsed, since a cached token was
         verified and so is a well-formed ``b64token``; anything else returns ``None`` and
         takes the full way (parse, then validate), with the same answers as before.
         """
-        if len(authorization) != 1:
-            return None
-        raw = authorization[0]
         value = raw.decode("latin-1") if type(raw) is bytes else raw
         if value[:7] not in _PLAIN_SCHEMES or len(value) > self._max_header:
             return None  # an oversized header is refused unhashed by the full way
         token: str = value[7:]  # type: ignore[assignment]
         verified = self._cached(token)
-        return None if verified is None else self._verdict(verified, rule, token)
+        if verified is None:
+            return None
+        if type(verified) is Identity and (not rule.scopes or verified.scopes.issuperset(rule.scopes)):
+            return Authenticated(verified, token)
+        return self._verdict(verified, rule, token)
 
     def _without_token(self, failure: Optional[AuthFailure]) -> Outcome:
         return PASS if failure is None else Refusal(failure)

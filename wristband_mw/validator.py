@@ -266,14 +266,16 @@ class WristbandJwtValidator:
         header: a token found here was verified, so it is well-formed. Only an answer
         is counted in :meth:`stats`; after ``None``, call :meth:`verify_identity`.
         """
-        if self._verified is None or type(token) is not str or len(token) > self._max_bytes or not token.isascii():
+        verified = self._verified
+        if verified is None or type(token) is not str or len(token) > self._max_bytes or not token.isascii():
             return None
-        hasher = _SHA256.copy()
-        hasher.update(token.encode("ascii"))
-        entry = self._verified.get_if_present(hasher.digest())
+        entry = verified.get_if_present(hashlib.sha256(token.encode("ascii")).digest())
         if entry is None:
             return None
         outcome = self._recheck_verified(entry, token)
+        if outcome is entry:  # the hot path of a busy API, so _verification inlined
+            self._counters.incr("valid")
+            return entry.identity
         return None if outcome is None else self._verification(outcome)
 
     async def verify_identity_async(self, token: str) -> Verification:

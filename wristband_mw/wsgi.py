@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional
 
-from .flow import Authenticated, Flow, Refusal, TokenValidator
+from .flow import PASS, Authenticated, Flow, Outcome, Refusal, TokenValidator
 from .identity import CLAIMS_KEY, TOKEN_KEY
 from .options import MiddlewareOptions, OnError
 
@@ -107,7 +107,7 @@ class JwtWsgiMiddleware:
         preflight = method == "OPTIONS" and "HTTP_ORIGIN" in environ and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
         rule = self._rule_for(method, environ.get("PATH_INFO", "") or "/", preflight)
         if rule is None:
-            outcome: Any = None
+            outcome: Outcome = PASS
         else:
             header = environ.get("HTTP_AUTHORIZATION")
             outcome = self._authenticate(rule, () if header is None else (header,))
