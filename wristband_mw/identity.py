@@ -18,7 +18,7 @@ and credential objects are therefore read-only, like the claims they wrap.
 
 from __future__ import annotations
 
-from typing import Any, FrozenSet, List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 from .payload import FrozenList, JWTPayload
 
@@ -129,14 +129,14 @@ class Identity:
         payload: the verified claims.
         user: ``scope["user"]`` (an :class:`AuthenticatedUser`).
         credentials: ``scope["auth"]`` (an :class:`AuthCredentials`).
-        scopes: the granted scopes, as a frozenset for the middleware's scope check.
+        scopes: the granted scopes (``payload.scopes``).
         remote_user: the ``sub`` when it is a printable string (for ``REMOTE_USER``), else ``None``.
         remote_user_header: ``(b"remote-user", sub as UTF-8)`` for an ASGI scope, or ``None``.
 
     Example::
 
         identity = Identity(JWTPayload({"sub": "user-1", "scope": "orders:read"}))
-        identity.user.identity, "orders:read" in identity.scopes  # -> ('user-1', True)
+        identity.user.identity, identity.scopes  # -> ('user-1', ('orders:read',))
     """
 
     __slots__ = ("credentials", "payload", "remote_user", "remote_user_header", "scopes", "user")
@@ -145,7 +145,7 @@ class Identity:
         self.payload = payload
         self.user = AuthenticatedUser(payload)
         self.credentials = AuthCredentials(payload.scopes, payload)
-        self.scopes: FrozenSet[str] = frozenset(payload.scopes)
+        self.scopes: Tuple[str, ...] = payload.scopes
         sub = payload.sub
         # No control characters into REMOTE_USER (server logs) or a header.
         self.remote_user: Optional[str] = sub if isinstance(sub, str) and sub.isprintable() else None

@@ -130,21 +130,30 @@ def _is_timestamp(value: object) -> bool:
 class _Verified:
     """A verified token: its cache entry, holding what a hit needs to recheck and return.
 
-    The :class:`~wristband_mw.identity.Identity` (claims, user and credential objects) is
-    built once, here, and shared by every request that carries the token.
+    The :class:`~wristband_mw.identity.Identity` (user and credential objects) is built
+    the first time the middleware asks for it and kept here, shared by every later
+    request carrying the token; callers of ``validate()`` alone never pay for it.
     """
 
-    __slots__ = ("digest", "exp", "identity", "key", "nbf", "payload")
+    __slots__ = ("_identity", "digest", "exp", "key", "nbf", "payload")
 
     def __init__(
         self, digest: bytes, payload: JWTPayload, exp: Optional[float], nbf: Optional[float], key: VerificationKey
     ) -> None:
         self.digest = digest
         self.payload = payload
-        self.identity = Identity(payload)
         self.exp = exp
         self.nbf = nbf
         self.key = key
+        self._identity: Optional[Identity] = None
+
+    @property
+    def identity(self) -> Identity:
+        identity = self._identity
+        if identity is None:
+            # Two threads may both build one: equal, immutable values, and either store wins.
+            identity = self._identity = Identity(self.payload)
+        return identity
 
 
 class _NeedsKey:
