@@ -1,6 +1,6 @@
 """Bounded, thread-safe caches for the per-request path.
 
-Two policies, each where it fits:
+Three kinds, each where it fits:
 
 * :class:`LRUCache` keeps signing keys by ``kid``: a handful of entries with an absolute
   time-to-live, where recency is the right signal.
@@ -9,6 +9,8 @@ Two policies, each where it fits:
   (a cycle over one entry more than its size never hits); this one admits a newcomer
   only if it is requested more often than the entry it would push out, so its hit rate
   degrades gracefully.
+* :class:`BoundedMemo` remembers a pure function's answers (a path's rule, a header's
+  verdict): no expiry, and when full the oldest entry goes, never the whole table.
 
 Thread safety, with or without the GIL (free-threaded CPython): every read or write of
 a cache's mutable structures (its dicts, their order, the frequency sketch) happens
@@ -17,8 +19,10 @@ lookup, the expiry check, the reordering and the removal of an expired entry are
 split across two acquisitions, so there is no check-then-act on shared state outside
 the lock. On the request path the lock is held for O(1) work (only ``keys()`` copies
 under it), never across a call out of the cache, save the clock and the keys' own hash
-and equality, which must be cheap and must not re-enter the cache. The validator's own
-memos (:mod:`wristband_mw.validator`) follow the same rule with one lock of their own.
+and equality, which must be cheap and must not re-enter the cache. A
+:class:`BoundedMemo` (the path rules, header checks, recent tokens and prepared
+responses) follows the same rule for writes; its reads are one ``dict.get``. Every cache
+a request meets, with its key and why it pays, is listed in :mod:`wristband_mw.flow`.
 Values are stored and returned as they are, never copied or changed: callers store
 immutable objects, so using a value after the lock is released is safe.
 
