@@ -26,24 +26,25 @@ README's Performance section):
 ==============================  =============================  ===============================================
 cache (where)                   keyed by                       why it pays
 ==============================  =============================  ===============================================
-path rules                      the path (and ASGI             a path's rule costs path normalisation, a
-(``AccessPolicy``, 1024)        ``root_path``), up to 256      control-character scan and prefix matching;
-                                characters                     an API serves few distinct paths
+path rules                      the path (and ASGI             a path's rule costs normalisation, a control-
+(``AccessPolicy``, 1024)        ``root_path``), up to 256      character scan and prefix matching (2.1 us
+                                characters                     against 0.2 us); an API has few distinct paths
 verified tokens                 the token's SHA-256            a hit skips parsing, claim checks and the RSA
 (validator, W-TinyLFU, 4096)                                   verify (about 40 us); holds the identity, so a
                                                                hit allocates no user or credential objects
-recent tokens                   the token itself               a client repeating its token skips the SHA-256
-(validator, 64)                                                (see the README's figures for what it saves)
+recent tokens                   the token itself               a caller of ``validate()`` repeating a token
+(validator, 64)                                                skips the SHA-256 (1.6 us per call measured)
 header checks                   the encoded JOSE header        an issuer signs with a handful of headers: each
-(validator, 64)                                                is decoded and checked once (fresh tokens)
+(validator, 64)                                                is decoded and checked once (4 us per fresh token)
 signing keys                    ``kid``                        pre-built key objects; no request parses a key
 (key store, LRU with TTL)                                      or waits for the network while the set is live
 refusal responses               the ``AuthFailure``            status line, headers (str and bytes) and JSON
-(``Flow``, 256)                                                body built once per distinct refusal
+(``Flow``, 256)                                                body built once per distinct refusal (5 us)
 ==============================  =============================  ===============================================
 
-There is no memo of ``Authorization`` headers: with many users every header is new,
-and the bearer parse it would save is cheaper than the memo's own upkeep.
+There is no memo of ``Authorization`` headers: with many users every header is new, so
+it never hit; instead a plain ``Bearer <token>`` whose token is in the verified-token
+cache is answered before the header is parsed (a cached token is well formed).
 """
 
 from __future__ import annotations
