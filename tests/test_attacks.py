@@ -55,7 +55,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-import wristband_mw.policy as policy_module
+import wristband_mw.flow as flow_module
 import wristband_mw.tokens as tokens_module
 import wristband_mw.validator as validator_module
 from wristband_mw import (
@@ -1148,7 +1148,7 @@ def test_oversized_tokens_are_refused_before_any_decoding(
 ) -> None:
     if size > 8192 + 64:
         # Far over the limit, the middlewares refuse the header without even parsing it.
-        monkeypatch.setattr(policy_module, "extract_bearer_token", no_decoding)
+        monkeypatch.setattr(flow_module, "extract_bearer_token", no_decoding)
     genuine = issuer.mint()
     header = genuine.split(".")[0]
     token = header + "." + "A" * (size - len(header) - 3) + ".A"  # well formed in every other way

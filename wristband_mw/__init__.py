@@ -9,9 +9,10 @@ import logging
 
 from .asgi import JwtAsgiMiddleware
 from .bearer import extract_bearer_token
-from .claims import AnonymousUser, AuthCredentials, AuthenticatedUser, get_claims, get_token
 from .config import ValidatorConfig, WristbandJwtValidatorConfig
-from .errors import BearerTokenError, ErrorCode, JwksError
+from .errors import BearerTokenError, ErrorCode, JwksError, TokenParseError, WristbandMwError
+from .identity import AnonymousUser, AuthCredentials, AuthenticatedUser, get_claims, get_token
+from .options import MiddlewareOptions
 from .payload import JWTPayload, JwtValidationResult
 from .responses import AuthFailure, ErrorResponse, default_error_response
 from .tokens import decode_unverified
@@ -37,9 +38,12 @@ __all__ = [
     "JwtAsgiMiddleware",
     "JwtValidator",
     "JwtWsgiMiddleware",
+    "MiddlewareOptions",
+    "TokenParseError",
     "ValidatorConfig",
     "WristbandJwtValidator",
     "WristbandJwtValidatorConfig",
+    "WristbandMwError",
     "__version__",
     "create_wristband_jwt_validator",
     "decode_unverified",

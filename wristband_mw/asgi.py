@@ -26,15 +26,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, MutableMapping, Optional, Tuple, Union
-from urllib.parse import parse_qs
+from typing import Any, Awaitable, Callable, Iterable, List, Mapping, MutableMapping, Optional, Tuple
 
-from .bearer import BAD_FORMAT, is_b64token
-from .claims import CLAIMS_KEY, TOKEN_KEY, AnonymousUser, AuthCredentials, AuthenticatedUser
-from .payload import JWTPayload
-from .policy import REFUSED, Guard, OnError
+from .flow import Authenticated, Flow, Outcome, Refusal, TokenValidator
+from .identity import CLAIMS_KEY, TOKEN_KEY, AnonymousUser, AuthCredentials
+from .options import MiddlewareOptions, OnError
 from .responses import AuthFailure
-from .validator import WristbandJwtValidator
 
 __all__ = ["JwtAsgiMiddleware"]
 
@@ -45,9 +42,10 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-EncodedResponse = Tuple[int, List[Tuple[bytes, bytes]], bytes]
 
+# Shared by every anonymous request: both are read-only.
 _ANONYMOUS = AnonymousUser()
+_NO_CREDENTIALS = AuthCredentials()
 _POLICY_VIOLATION = 1008  # RFC 6455 close code
 _PREFLIGHT_HEADERS = (b"origin", b"access-control-request-method")
 
@@ -80,6 +78,9 @@ class JwtAsgiMiddleware:
     removed where it occurs (frameworks disagree; the strictest answer wins); a path
     holding a control character is refused with 400 ``invalid_request``.
 
+    The options are checked once, into :attr:`options` (a
+    :class:`~wristband_mw.MiddlewareOptions`); invalid ones raise ``ValueError``.
+
     Example::
 
         app = JwtAsgiMiddleware(app, validator, protect=["/api"], scopes={"/api/admin": ["admin"]})
@@ -88,7 +89,7 @@ class JwtAsgiMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        validator: WristbandJwtValidator,
+        validator: TokenValidator,
         *,
         protect: Optional[Iterable[str]] = None,
         exempt: Iterable[str] = (),
@@ -105,112 +106,100 @@ class JwtAsgiMiddleware:
     ) -> None:
         if not callable(app):
             raise ValueError("app must be an ASGI application")
-        if websocket_query_param is not None and (
-            not isinstance(websocket_query_param, str) or not websocket_query_param
-        ):
-            raise ValueError("websocket_query_param must be a query parameter name such as 'access_token', or None")
-        if not isinstance(prefetch_on_startup, bool):
-            raise ValueError("prefetch_on_startup must be True or False")
-        if not isinstance(remote_user_header, bool):
-            raise ValueError("remote_user_header must be True or False")
         self.app = app
-        self.guard = Guard(
-            validator,
-            protect=protect,
-            exempt=exempt,
-            exempt_methods=exempt_methods,
+        self.options = MiddlewareOptions(
+            protect=protect,  # type: ignore[arg-type]  # checked and kept as a tuple there
+            exempt=exempt,  # type: ignore[arg-type]
+            exempt_methods=exempt_methods,  # type: ignore[arg-type]
             cors_preflight=cors_preflight,
-            required_scopes=required_scopes,
+            required_scopes=required_scopes,  # type: ignore[arg-type]
             scopes=scopes,
             optional=optional,
             on_error=on_error,
             realm=realm,
+            websocket_query_param=websocket_query_param,
+            prefetch_on_startup=prefetch_on_startup,
+            remote_user_header=remote_user_header,
         )
-        self.websocket_query_param = websocket_query_param
-        self.prefetch_on_startup = prefetch_on_startup
-        self.remote_user_header = remote_user_header
-        self._encoded: Dict[AuthFailure, EncodedResponse] = {}
+        self.flow = Flow(validator, self.options)
+        self._rule_for = self.flow.policy.rule_for_asgi
+        self._authenticate = self.flow.authenticate_async
+        self._settled = self.flow.settled
+        self._query_tokens = websocket_query_param is not None
+
+    @property
+    def guard(self) -> Flow:
+        """The request flow (its old name)."""
+        return self.flow
+
+    @property
+    def websocket_query_param(self) -> Optional[str]:
+        return self.options.websocket_query_param
+
+    @property
+    def prefetch_on_startup(self) -> bool:
+        return self.options.prefetch_on_startup
+
+    @property
+    def remote_user_header(self) -> bool:
+        return self.options.remote_user_header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
         if scope_type == "http" or scope_type == "websocket":
-            outcome = await self._authenticate(scope, scope_type == "websocket")
-            if isinstance(outcome, AuthFailure):
-                await self._refuse(outcome, scope, receive, send)
-                return
-            # ASGI: copy the scope before changing it, so nothing leaks upstream.
-            if outcome is None:
-                scope = {"user": _ANONYMOUS, "auth": AuthCredentials(), **scope}
-                headers = scope.get("headers") or ()
-                if _has_remote_user(headers):
-                    scope["headers"] = _without_remote_user(headers)
+            websocket = scope_type == "websocket"
+            headers = scope.get("headers") or ()
+            # One pass over the headers: the Authorization values and any Remote-User.
+            # ASGI servers lowercase names; the length tests keep the common case cheap.
+            authorization: List[bytes] = []
+            remote_user = False
+            for name, value in headers:
+                size = len(name)
+                if size == 13 and (name == b"authorization" or name.lower() == b"authorization"):
+                    authorization.append(value)
+                elif size == 11 and name.lower().replace(b"_", b"-") == b"remote-user":
+                    remote_user = True
+            method = "GET" if websocket else scope.get("method", "GET")
+            preflight = method == "OPTIONS" and _is_preflight(headers)
+            root_path = scope.get("root_path") or ""
+            rule = self._rule_for(
+                method, scope.get("path") or "/", root_path if isinstance(root_path, str) else "", preflight
+            )
+            if websocket and self._query_tokens:
+                outcome: Outcome = await self._authenticate(rule, authorization, scope.get("query_string") or b"")
             else:
-                payload, token = outcome
+                # A cached token, or no token needed, is settled without awaiting anything.
+                outcome = self._settled(rule, authorization) or await self._authenticate(rule, authorization)
+            # ASGI: copy the scope before changing it, so nothing leaks upstream.
+            if type(outcome) is Authenticated:
+                identity = outcome.identity
                 scope = {
                     **scope,
-                    CLAIMS_KEY: payload,
-                    TOKEN_KEY: token,
-                    "user": AuthenticatedUser(payload),
-                    "auth": AuthCredentials(payload.scopes, payload),
+                    CLAIMS_KEY: identity.payload,
+                    TOKEN_KEY: outcome.token,
+                    "user": identity.user,
+                    "auth": identity.credentials,
                 }
-                headers = scope.get("headers") or ()
-                sub = payload.sub if self.remote_user_header else None
-                if sub is not None and isinstance(sub, str) and sub.isprintable():
-                    scope["headers"] = [*_without_remote_user(headers), (b"remote-user", sub.encode("utf-8"))]
-                elif _has_remote_user(headers):
+                # Identity only the token sets: client-sent Remote-User headers never pass.
+                header = identity.remote_user_header if self.options.remote_user_header else None
+                if header is not None:
+                    scope["headers"] = [*(_without_remote_user(headers) if remote_user else headers), header]
+                elif remote_user:
                     scope["headers"] = _without_remote_user(headers)
-        elif scope_type == "lifespan" and self.prefetch_on_startup:
+            elif type(outcome) is Refusal:
+                await self._refuse(outcome.failure, scope, receive, send)
+                return
+            else:
+                scope = {"user": _ANONYMOUS, "auth": _NO_CREDENTIALS, **scope}
+                if remote_user:
+                    scope["headers"] = _without_remote_user(headers)
+        elif scope_type == "lifespan" and self.options.prefetch_on_startup:
             self._start_prefetch()
         await self.app(scope, receive, send)
 
-    async def _authenticate(self, scope: Scope, websocket: bool) -> Union[Tuple[JWTPayload, str], AuthFailure, None]:
-        """``None`` to pass without claims, the claims and token, or the failure."""
-        guard = self.guard
-        method = "GET" if websocket else scope.get("method", "GET")
-        headers = scope.get("headers") or ()
-        preflight = method == "OPTIONS" and _is_preflight(headers)
-        root_path = scope.get("root_path") or ""
-        path = scope.get("path") or "/"
-        rule = guard.policy.rule_for_asgi(method, path, root_path if isinstance(root_path, str) else "", preflight)
-        if rule is None:
-            return None
-        if rule is REFUSED:
-            return guard.bad_path
-        # ASGI servers lowercase header names; the length test keeps a mis-cased one cheap.
-        authorization: List[bytes] = [
-            value
-            for name, value in headers
-            if name == b"authorization" or (len(name) == 13 and name.lower() == b"authorization")
-        ]
-        if websocket and self.websocket_query_param is not None:
-            token = self._token_from_query(scope, authorization)
-        else:
-            token = guard.token_from(authorization)
-        if token is None or isinstance(token, AuthFailure):
-            return token
-        verdict = guard.verdict(await guard.validator.validate_async(token), rule)
-        if isinstance(verdict, AuthFailure):
-            return verdict
-        return verdict, token
-
-    def _token_from_query(self, scope: Scope, authorization: List[bytes]) -> Union[str, AuthFailure, None]:
-        query: bytes = scope.get("query_string") or b""
-        values = parse_qs(query.decode("latin-1"), keep_blank_values=True).get(self.websocket_query_param or "", [])
-        if not values:
-            return self.guard.token_from(authorization)
-        failures = self.guard.failures
-        if authorization or len(values) > 1:
-            # RFC 6750 section 2: a client must not send the token more than one way.
-            return failures.invalid_request("Send the access token once: in one header or one query parameter")
-        value = values[0]
-        if not value:
-            return None if self.guard.optional else failures.no_credentials
-        if not is_b64token(value):
-            return failures.invalid_request(BAD_FORMAT)
-        return value
-
     async def _refuse(self, failure: AuthFailure, scope: Scope, receive: Receive, send: Send) -> None:
-        status, headers, body = self._encode(failure, scope)
+        response = self.flow.prepared(failure, scope)
+        status, headers, body = response.status, response.raw_headers, response.body
         if scope["type"] == "http":
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
@@ -224,20 +213,6 @@ class JwtAsgiMiddleware:
         else:
             await send({"type": "websocket.close", "code": _POLICY_VIOLATION, "reason": failure.description})
 
-    def _encode(self, failure: AuthFailure, scope: Scope) -> EncodedResponse:
-        encoded = self._encoded.get(failure)
-        if encoded is not None:
-            return encoded
-        response = self.guard.response_for(failure, scope)
-        encoded = (
-            response.status,
-            [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers],
-            response.body,
-        )
-        if self.guard.has_default_renderer:  # a hook may answer differently per request
-            self._encoded[failure] = encoded
-        return encoded
-
     def _start_prefetch(self) -> None:
         """Fetch the JWKS in a thread: the app may refuse lifespan, and startup never waits."""
         try:
@@ -247,7 +222,7 @@ class JwtAsgiMiddleware:
 
     def _prefetch(self) -> None:
         try:
-            self.guard.validator.prefetch()
+            self.flow.validator.prefetch()
             logger.debug("signing keys prefetched at startup")
         except Exception as exc:
             logger.warning("could not prefetch signing keys at startup (requests will retry): %s", exc)

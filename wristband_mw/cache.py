@@ -1,6 +1,6 @@
 """Bounded, thread-safe caches for the per-request path.
 
-Two policies, each where it fits:
+Three kinds, each where it fits:
 
 * :class:`LRUCache` keeps signing keys by ``kid``: a handful of entries with an absolute
   time-to-live, where recency is the right signal.
@@ -9,6 +9,8 @@ Two policies, each where it fits:
   (a cycle over one entry more than its size never hits); this one admits a newcomer
   only if it is requested more often than the entry it would push out, so its hit rate
   degrades gracefully.
+* :class:`BoundedMemo` remembers a pure function's answers (a path's rule, a header's
+  verdict): no expiry, and when full the oldest entry goes, never the whole table.
 
 Thread safety, with or without the GIL (free-threaded CPython): every read or write of
 a cache's mutable structures (its dicts, their order, the frequency sketch) happens
@@ -17,8 +19,10 @@ lookup, the expiry check, the reordering and the removal of an expired entry are
 split across two acquisitions, so there is no check-then-act on shared state outside
 the lock. On the request path the lock is held for O(1) work (only ``keys()`` copies
 under it), never across a call out of the cache, save the clock and the keys' own hash
-and equality, which must be cheap and must not re-enter the cache. The validator's own
-memos (:mod:`wristband_mw.validator`) follow the same rule with one lock of their own.
+and equality, which must be cheap and must not re-enter the cache. A
+:class:`BoundedMemo` (the path rules, header checks, recent tokens and prepared
+responses) follows the same rule for writes; its reads are one ``dict.get``. Every cache
+a request meets, with its key and why it pays, is listed in :mod:`wristband_mw.flow`.
 Values are stored and returned as they are, never copied or changed: callers store
 immutable objects, so using a value after the lock is released is safe.
 
@@ -32,9 +36,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Generic, Hashable, Iterator, List, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Generic, Hashable, Iterator, List, Optional, Tuple, TypeVar, Union
 
-__all__ = ["FrequencySketch", "LRUCache", "TinyLfuCache"]
+__all__ = ["BoundedMemo", "FrequencySketch", "LRUCache", "TinyLfuCache"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -49,7 +53,7 @@ def _check_size(max_size: object) -> int:
     return max_size
 
 
-def _lock_after_fork(cache: Union[LRUCache[Any, Any], TinyLfuCache[Any, Any]]) -> bool:
+def _lock_after_fork(cache: Union[LRUCache[Any, Any], TinyLfuCache[Any, Any], BoundedMemo[Any, Any]]) -> bool:
     """Give ``cache`` a fresh lock in a forked child; True when its entries must be dropped.
 
     The parent's lock may have been held by a thread that does not exist in the child:
@@ -59,6 +63,61 @@ def _lock_after_fork(cache: Union[LRUCache[Any, Any], TinyLfuCache[Any, Any]]) -
     interrupted = cache._lock.locked()
     cache._lock = threading.Lock()
     return interrupted
+
+
+class BoundedMemo(Generic[K, V]):
+    """Remembered answers of a pure function, at most ``max_size`` of them; the oldest goes first.
+
+    For results that depend only on their key (a path's rule, a header's verdict): a
+    stale entry is impossible, so there is no expiry, and a full memo forgets its oldest
+    entry rather than everything at once. A read is one ``dict.get`` (atomic on every
+    CPython build: free-threaded dicts lock themselves per operation) of an immutable
+    value; every write, and the eviction it may cause, happens under the memo's lock.
+
+    Example::
+
+        rules = BoundedMemo(1024)
+        rule = rules.get(path)
+        if rule is None:
+            rule = rules.put(path, compute_rule(path))
+    """
+
+    __slots__ = ("_entries", "_lock", "max_size")
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = _check_size(max_size)
+        self._entries: Dict[K, V] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K, default: Optional[V] = None) -> Optional[V]:
+        """The remembered value for ``key``, or ``default``."""
+        return self._entries.get(key, default)
+
+    def put(self, key: K, value: V) -> V:
+        """Remember ``value`` for ``key`` (forgetting the oldest entry when full); returns ``value``."""
+        with self._lock:
+            entries = self._entries
+            if key not in entries and len(entries) >= self.max_size:
+                del entries[next(iter(entries))]
+            entries[key] = value
+        return value
+
+    def discard(self, key: K, value: V) -> None:
+        """Forget ``key`` only while it still holds ``value``."""
+        with self._lock:
+            if self._entries.get(key) is value:
+                del self._entries[key]
+
+    def after_fork(self) -> None:
+        """In a forked child: a lock of its own (see :func:`_lock_after_fork`)."""
+        if _lock_after_fork(self):
+            self._entries = {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class LRUCache(Generic[K, V]):
@@ -292,6 +351,34 @@ class TinyLfuCache(Generic[K, V]):
                     self._misses.increment(key)
                     return default
                 self._window.move_to_end(key)
+            hits = entry[_HITS]
+            if entry[_EPOCH] != self._epoch:
+                hits >>= self._epoch - entry[_EPOCH]
+                entry[_EPOCH] = self._epoch
+            entry[_HITS] = hits + 1 if hits < _MAX_COUNT else hits
+            return entry[_VALUE]  # type: ignore[no-any-return]
+        finally:
+            self._lock.release()
+
+    def get_if_present(self, key: K) -> Optional[V]:
+        """The value for ``key``, counting a hit; ``None`` on a miss, which is *not* counted.
+
+        For a probe that a full, counted :meth:`get` follows on a miss, so a miss is
+        counted once.
+        """
+        self._lock.acquire()
+        try:
+            entry = self._main.get(key)
+            if entry is not None:
+                self._main.move_to_end(key)
+            else:
+                entry = self._window.get(key)
+                if entry is None:
+                    return None
+                self._window.move_to_end(key)
+            self._lookups += 1
+            if self._lookups >= self._sample_size:
+                self._age()
             hits = entry[_HITS]
             if entry[_EPOCH] != self._epoch:
                 hits >>= self._epoch - entry[_EPOCH]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["BearerTokenError", "ErrorCode", "JwksError", "safe_echo"]
+__all__ = ["BearerTokenError", "ErrorCode", "JwksError", "TokenParseError", "WristbandMwError", "safe_echo"]
 
 MAX_ECHO = 64
 
@@ -52,7 +52,20 @@ class ErrorCode(str, enum.Enum):
         return self.value
 
 
-class BearerTokenError(ValueError):
+class WristbandMwError(Exception):
+    """The base of every exception this package raises: ``except WristbandMwError`` catches them all.
+
+    Each one also derives from the built-in exception it always was (``ValueError`` or
+    ``RuntimeError``), so existing ``except ValueError`` code keeps working::
+
+        try:
+            token = extract_bearer_token(header)
+        except WristbandMwError as exc:  # BearerTokenError
+            ...
+    """
+
+
+class BearerTokenError(WristbandMwError, ValueError):
     """The ``Authorization`` header does not carry exactly one well-formed Bearer token.
 
     ``missing`` is true when there was no credential at all (no header, or an empty
@@ -66,8 +79,20 @@ class BearerTokenError(ValueError):
         self.wrong_scheme = wrong_scheme
 
 
-class JwksError(RuntimeError):
+class JwksError(WristbandMwError, RuntimeError):
     """The JWKS could not be fetched or holds no usable key (raised by ``prefetch``)."""
+
+
+class TokenParseError(WristbandMwError, ValueError):
+    """The token is refused before any key is involved.
+
+    ``str()`` is a message safe to show; ``code`` is ``malformed``, or ``invalid_claim``
+    for a number that overflows to infinity (``1e400``).
+    """
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.MALFORMED) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def safe_echo(value: object, limit: int = MAX_ECHO) -> str:

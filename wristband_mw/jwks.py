@@ -34,7 +34,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .errors import JwksError
 from .jose_adapter import VerificationKey, build_verification_key
-from .tokens import strict_json_object
+from .strictjson import strict_json_object
 
 __all__ = ["JwksClient", "is_loopback_host", "judge_jwks", "parse_jwks", "validate_jwks_url"]
 

@@ -39,7 +39,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Callable, Dict, FrozenSet, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, FrozenSet, Mapping, NamedTuple, Optional, Tuple, Union
 
 from .cache import LRUCache
 from .config import DEFAULT_JWKS_CACHE_MAX_SIZE, WristbandJwtValidatorConfig
@@ -48,12 +48,20 @@ from .jose_adapter import VerificationKey
 from .jwks import JwksClient, judge_jwks
 from .stats import Counters
 
-__all__ = ["KeyStore", "KeyOutcome"]
+__all__ = ["KeyOutcome", "KeyStore", "NoKey"]
 
 logger = logging.getLogger("wristband_mw")
 
-#: What a lookup yields: the key, or why there is none (with a message safe to show).
-KeyOutcome = Union[VerificationKey, Tuple[ErrorCode, str]]
+
+class NoKey(NamedTuple):
+    """Why a lookup found no key: ``unknown_key`` or ``keys_unavailable``, with a message safe to show."""
+
+    code: ErrorCode
+    message: str
+
+
+#: What a lookup yields: the key, or :class:`NoKey`.
+KeyOutcome = Union[VerificationKey, NoKey]
 
 _ROUTINE, _UNKNOWN_KID = "routine", "unknown kid"
 FIRST_BACKOFF = 1.0  # seconds after the first failed fetch; doubles up to the cool-down
@@ -152,7 +160,7 @@ class KeyStore:
             self._refresh_in_background()
         return key
 
-    def immediate_failure(self, kid: str) -> Optional[Tuple[ErrorCode, str]]:
+    def immediate_failure(self, kid: str) -> Optional[NoKey]:
         """The answer for an uncached ``kid`` if it needs no fetch (cool-down or static keys)."""
         if self.client is None or kid in self._conflicted:
             return _unknown(kid)
@@ -203,14 +211,14 @@ class KeyStore:
         if leader:
             self._fly(flight, kind)
         elif not flight.done.wait(max(flight.ends_by - time.monotonic(), 0.0)):
-            return ErrorCode.KEYS_UNAVAILABLE, "Failed to get signing key: JWKS fetch did not finish in time"
+            return NoKey(ErrorCode.KEYS_UNAVAILABLE, "Failed to get signing key: JWKS fetch did not finish in time")
         if kid in self._conflicted:
             return _unknown(kid)
         key = self._keys.get(kid)
         if key is not None:
             return key
         if flight.error is not None:
-            return ErrorCode.KEYS_UNAVAILABLE, f"Failed to get signing key: {flight.error}"
+            return NoKey(ErrorCode.KEYS_UNAVAILABLE, f"Failed to get signing key: {flight.error}")
         key = flight.keys.get(kid)
         if key is not None:
             # Published, but the set is larger than jwks_cache_max_size: cache the key
@@ -264,20 +272,20 @@ class KeyStore:
             )
         self._conflicted = conflicted
 
-    def _no_fetch_answer(self, kid: str) -> Optional[Tuple[ErrorCode, str]]:
+    def _no_fetch_answer(self, kid: str) -> Optional[NoKey]:
         """Under the lock, with no fetch in flight: the answer if policy allows no fetch now."""
         now = self._clock()
         if now < self._cooldown_until and not self._needs_routine_fetch():
             return self._cooldown_answer(kid)
         if now < self._backoff_until:
             self._counters.incr("backoff_rejections")
-            return ErrorCode.KEYS_UNAVAILABLE, f"Failed to get signing key: {self._last_error}"
+            return NoKey(ErrorCode.KEYS_UNAVAILABLE, f"Failed to get signing key: {self._last_error}")
         return None
 
-    def _cooldown_answer(self, kid: str) -> Tuple[ErrorCode, str]:
+    def _cooldown_answer(self, kid: str) -> NoKey:
         self._counters.incr("cooldown_rejections")
         if self._cooldown_error is not None:
-            return ErrorCode.KEYS_UNAVAILABLE, f"Failed to get signing key: {self._cooldown_error}"
+            return NoKey(ErrorCode.KEYS_UNAVAILABLE, f"Failed to get signing key: {self._cooldown_error}")
         return _unknown(kid)
 
     def _refresh_in_background(self) -> None:
@@ -416,8 +424,8 @@ if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
     os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
-def _unknown(kid: str) -> Tuple[ErrorCode, str]:
-    return (
+def _unknown(kid: str) -> NoKey:
+    return NoKey(
         ErrorCode.UNKNOWN_KEY,
         f"Failed to get signing key: Unable to find a signing key that matches '{safe_echo(kid)}'",
     )

@@ -21,46 +21,20 @@ those spellings) is refused outright, on every path and method, before any app c
 runs: routers disagree about such paths (Starlette's ``$`` matches before a final
 newline, so ``/api%0A`` routes to ``/api``), and no real client needs them.
 
-:class:`Guard` holds the policy, the validator and the failure responses, and gives
-both adapters the same three steps: which rule applies, which token the headers
-carry, and whether the validated token satisfies the rule.
+The policy is built from a checked :class:`~wristband_mw.options.MiddlewareOptions`;
+the request flow that consults it is :mod:`wristband_mw.flow`.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import re
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import unquote, urlsplit
+from typing import Any, Callable, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Union
+from urllib.parse import unquote
 
-from .bearer import extract_bearer_token
-from .errors import BearerTokenError, ErrorCode
-from .payload import JWTPayload, JwtValidationResult
-from .responses import AuthFailure, ErrorResponse, FailureFactory, default_error_response
-from .validator import WristbandJwtValidator
+from .cache import BoundedMemo
+from .options import MiddlewareOptions, has_control, normalize_path
 
-__all__ = ["REFUSED", "AccessPolicy", "Guard", "Rule", "asgi_path_spellings", "normalize_path", "wsgi_path_spellings"]
-
-logger = logging.getLogger("wristband_mw")
-
-OnError = Callable[[AuthFailure, Any], Union[ErrorResponse, Tuple[int, List[Tuple[str, str]], bytes]]]
-
-
-def normalize_path(path: str) -> str:
-    """Collapse repeated slashes and resolve ``.`` and ``..``; never climbs above ``/``."""
-    if "//" not in path and "/." not in path and path.startswith("/"):
-        return path if len(path) == 1 or not path.endswith("/") else path.rstrip("/") or "/"
-    segments: List[str] = []
-    for segment in path.split("/"):
-        if segment in ("", "."):
-            continue
-        if segment == "..":
-            if segments:
-                segments.pop()
-            continue
-        segments.append(segment)
-    return "/" + "/".join(segments)
+__all__ = ["REFUSED", "AccessPolicy", "Rule", "asgi_path_spellings", "normalize_path", "wsgi_path_spellings"]
 
 
 def _literal_path(path: str) -> str:
@@ -68,21 +42,7 @@ def _literal_path(path: str) -> str:
     return "/" + "/".join(segment for segment in path.split("/") if segment not in ("", "."))
 
 
-def _normalize_prefix(prefix: object, option: str) -> str:
-    if not isinstance(prefix, str) or not prefix.startswith("/"):
-        raise ValueError(f"{option} entries must be path prefixes starting with '/', e.g. '/api'; got {prefix!r}")
-    if _has_control(prefix):
-        raise ValueError(f"{option} entries must not contain control characters; got {prefix!r}")
-    return normalize_path(prefix)
-
-
-# C0, DEL and C1: no router agrees with another on them (see the module docstring).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def _has_control(path: str) -> bool:
-    """True when ``path``, as given or with its percent-escapes decoded, holds a control character."""
-    return _CONTROL.search(path) is not None or ("%" in path and _CONTROL.search(unquote(path)) is not None)
+_has_control = has_control
 
 
 def _repercent_broken_utf8(raw: bytes) -> str:
@@ -172,6 +132,9 @@ class Rule:
     def __init__(self, scopes: Tuple[str, ...]) -> None:
         self.scopes = scopes
 
+    def __repr__(self) -> str:
+        return "REFUSED" if self is REFUSED else f"Rule(scopes={self.scopes!r})"
+
 
 def _pep3333(prefix: str) -> str:
     return prefix.encode("utf-8").decode("latin-1")
@@ -195,22 +158,12 @@ class _Prefixes:
         self.scoped = tuple((spell(prefix), rule) for prefix, rule in scoped)
 
 
-_UNKNOWN = Rule(())  # "not memoised yet", distinct from None ("no token needed")
 REFUSED = Rule(())
 """The rule for a path holding a control character: refused with 400, whatever the method."""
-_HEADERS_REMEMBERED = 64
 _PATHS_REMEMBERED = 1024
 _PATH_MEMO_MAX_LENGTH = 256
-
-
-def _scope_list(value: object, option: str) -> Tuple[str, ...]:
-    if isinstance(value, str):
-        value = value.split()
-    if not isinstance(value, (list, tuple, set, frozenset)) or not all(
-        isinstance(s, str) and s and not any(c.isspace() for c in s) for s in value
-    ):
-        raise ValueError(f"{option} must be a list of scope names without spaces, e.g. ['orders:read']")
-    return tuple(dict.fromkeys(value))
+# Memo values: a path's rule, or this for "no token needed" (a memo cannot store None).
+_NO_RULE = Rule(())
 
 
 class AccessPolicy:
@@ -237,36 +190,42 @@ class AccessPolicy:
         required_scopes: Iterable[str] = (),
         scopes: Optional[Mapping[str, Iterable[str]]] = None,
     ) -> None:
-        if any(
-            isinstance(option, (str, bytes)) or not isinstance(option, Iterable)
-            for option in (() if protect is None else protect, exempt, exempt_methods)
-        ):
-            raise ValueError("protect, exempt and exempt_methods take lists, e.g. protect=['/api']")
-        self.protect: Optional[Tuple[str, ...]] = (
-            None if protect is None else tuple(_normalize_prefix(p, "protect") for p in protect)
+        options = MiddlewareOptions(
+            protect=protect,  # type: ignore[arg-type]  # checked and turned into a tuple there
+            exempt=exempt,  # type: ignore[arg-type]
+            exempt_methods=exempt_methods,  # type: ignore[arg-type]
+            cors_preflight=cors_preflight,
+            required_scopes=required_scopes,  # type: ignore[arg-type]
+            scopes=scopes,
         )
-        self.exempt = tuple(_normalize_prefix(p, "exempt") for p in exempt)
-        if not all(isinstance(m, str) and m.isalpha() for m in exempt_methods):
-            raise ValueError("exempt_methods must be HTTP method names, e.g. ['OPTIONS', 'HEAD']")
-        self.exempt_methods: FrozenSet[str] = frozenset(m.upper() for m in exempt_methods)
-        if not isinstance(cors_preflight, bool):
-            raise ValueError("cors_preflight must be True or False")
-        self.cors_preflight = cors_preflight
-        base = _scope_list(required_scopes, "required_scopes")
-        if scopes is not None and not isinstance(scopes, Mapping):
-            raise ValueError("scopes must map path prefixes to scope lists, e.g. {'/api/admin': ['admin']}")
-        by_prefix = {_normalize_prefix(p, "scopes"): _scope_list(s, "scopes values") for p, s in (scopes or {}).items()}
-        # Longest prefix first, so the first match is the most specific one.
+        self._init_from(options)
+
+    @classmethod
+    def from_options(cls, options: MiddlewareOptions) -> AccessPolicy:
+        """The policy for checked middleware options."""
+        policy = cls.__new__(cls)
+        policy._init_from(options)
+        return policy
+
+    def _init_from(self, options: MiddlewareOptions) -> None:
+        self.protect: Optional[Tuple[str, ...]] = options.protect_prefixes
+        self.exempt = options.exempt_prefixes
+        self.exempt_methods: FrozenSet[str] = options.exempt_method_set
+        self.cors_preflight = options.cors_preflight
         self._scoped: Tuple[Tuple[str, Rule], ...] = tuple(
-            (prefix, Rule(tuple(dict.fromkeys(base + extra))))
-            for prefix, extra in sorted(by_prefix.items(), key=lambda item: -len(item[0]))
+            (prefix, Rule(rule_scopes)) for prefix, rule_scopes in options.scope_rules
         )
-        self._default_rule = Rule(base)
+        self._default_rule = Rule(options.base_scopes)
         # The same prefixes as a WSGI app routing on the raw PATH_INFO sees them (PEP 3333:
         # UTF-8 bytes as latin-1), for matching that spelling: "/café" is "/cafÃ©" there.
         self._latin1 = _Prefixes(self.protect, self.exempt, self._scoped, _pep3333)
         self._prefixes = _Prefixes(self.protect, self.exempt, self._scoped, None)
-        self._by_path: Dict[Union[str, Tuple[str, ...]], Optional[Rule]] = {}
+        # Most traffic hits a few paths: their rules, by path (bounded in number and length).
+        self._by_path: BoundedMemo[Union[str, Tuple[str, ...]], Rule] = BoundedMemo(_PATHS_REMEMBERED)
+
+    def remembers(self, path: str, root_path: str = "") -> bool:
+        """Whether the rule for ``path`` (an ASCII path, or an ASGI path under ``root_path``) is memoised."""
+        return (path if not root_path else (path, root_path)) in self._by_path
 
     def rule_for(self, method: str, path: str, preflight: bool = False) -> Optional[Rule]:
         """The rule for this request, :data:`REFUSED`, or ``None`` when it needs no token.
@@ -288,9 +247,8 @@ class AccessPolicy:
         return self._rule(method, (path, root_path), preflight, path)
 
     def _rule(self, method: str, key: Union[str, Tuple[str, ...]], preflight: bool, path: str) -> Optional[Rule]:
-        # Most traffic hits a few paths: remember their rules (bounded in number and length).
-        rule = self._by_path.get(key, _UNKNOWN)
-        if rule is _UNKNOWN:
+        rule = self._by_path.get(key)
+        if rule is None:
             if isinstance(key, str):
                 spellings: Tuple[str, ...] = (key,)
                 checked = spellings
@@ -303,13 +261,16 @@ class AccessPolicy:
             else:
                 spellings = checked = asgi_path_spellings(key[0], key[1])
             latin1_last = len(checked) < len(spellings)
-            rule = REFUSED if any(map(_has_control, checked)) else self._rule_for_spellings(spellings, latin1_last)
+            if any(map(_has_control, checked)):
+                rule = REFUSED
+            else:
+                rule = self._rule_for_spellings(spellings, latin1_last) or _NO_RULE
             if len(path) <= _PATH_MEMO_MAX_LENGTH:
-                if len(self._by_path) >= _PATHS_REMEMBERED:
-                    self._by_path.clear()
-                self._by_path[key] = rule
+                self._by_path.put(key, rule)
         if rule is REFUSED:
             return rule
+        if rule is _NO_RULE:
+            return None
         if method in self.exempt_methods or (preflight and self.cors_preflight and method == "OPTIONS"):
             return None
         return rule
@@ -352,133 +313,10 @@ class AccessPolicy:
         return None
 
 
-Outcome = Union[JWTPayload, AuthFailure]
+def __getattr__(name: str) -> Any:
+    # Guard moved to wristband_mw.flow (which imports this module): imported on first use.
+    if name == "Guard":
+        from .flow import Guard
 
-
-def _checked(response: ErrorResponse) -> ErrorResponse:
-    """``response`` if a server can send it; raises otherwise (the default is sent instead)."""
-    if not 100 <= response.status <= 599:
-        raise ValueError(f"on_error returned status {response.status}")
-    for name, value in response.headers:
-        if not isinstance(name, str) or not isinstance(value, str) or not name:
-            raise ValueError("on_error headers must be (str, str) pairs")
-        if any(ch in "\r\n\0" for ch in name + value):
-            raise ValueError("on_error header values must not contain CR, LF or NUL")
-        (name + value).encode("latin-1")  # WSGI and ASGI headers are latin-1
-    return response
-
-
-class Guard:
-    """The shared core of both middlewares: policy, token extraction, verdict, response.
-
-    Parameters are those of the middlewares; see :class:`~wristband_mw.JwtWsgiMiddleware`.
-    """
-
-    def __init__(
-        self,
-        validator: WristbandJwtValidator,
-        *,
-        protect: Optional[Iterable[str]] = None,
-        exempt: Iterable[str] = (),
-        exempt_methods: Iterable[str] = (),
-        cors_preflight: bool = True,
-        required_scopes: Iterable[str] = (),
-        scopes: Optional[Mapping[str, Iterable[str]]] = None,
-        optional: bool = False,
-        on_error: Optional[OnError] = None,
-        realm: Optional[str] = None,
-    ) -> None:
-        if not isinstance(validator, WristbandJwtValidator):
-            raise ValueError("validator must come from create_wristband_jwt_validator(...)")
-        if not isinstance(optional, bool):
-            raise ValueError("optional must be True or False")
-        if on_error is not None and not callable(on_error):
-            raise ValueError("on_error must be a callable (failure, environ_or_scope) -> ErrorResponse")
-        if realm is None:
-            realm = urlsplit(validator.issuer).netloc.rpartition("@")[2] or validator.issuer
-        if not isinstance(realm, str) or not realm or not realm.isprintable() or not realm.isascii():
-            raise ValueError("realm must be a non-empty printable ASCII string")
-        self.validator = validator
-        self.policy = AccessPolicy(
-            protect=protect,
-            exempt=exempt,
-            exempt_methods=exempt_methods,
-            cors_preflight=cors_preflight,
-            required_scopes=required_scopes,
-            scopes=scopes,
-        )
-        self.optional = optional
-        self.realm = realm
-        self._on_error = on_error
-        cooldown = validator.config.jwks_refresh_cooldown
-        self.failures = FailureFactory(
-            realm, retry_after=min(max(math.ceil(cooldown), 1), 60), retry_after_source=validator.keys_retry_after
-        )
-        self.bad_path = self.failures.invalid_request("The request path contains control characters")
-        # Far more than any Bearer header needs; longer ones are refused unparsed.
-        self._max_header = validator.config.max_token_bytes + 64
-        self._default_responses: Dict[AuthFailure, ErrorResponse] = {}
-        self._header_tokens: Dict[Union[str, bytes], str] = {}
-
-    def token_from(self, values: Sequence[Union[str, bytes]]) -> Union[str, AuthFailure, None]:
-        """The token in the ``Authorization`` header values, a failure, or ``None`` (anonymous).
-
-        ``values`` holds every Authorization header of the request, as ``str`` (WSGI) or
-        raw ``bytes`` (ASGI, decoded here as latin-1 when needed).
-        """
-        if len(values) == 1:
-            known = self._header_tokens.get(values[0])
-            if known is not None:  # parsed before: parsing is deterministic, validation is not skipped
-                return known
-            raw = values[0]
-            value = raw.decode("latin-1") if isinstance(raw, bytes) else raw
-            if len(value) > self._max_header:
-                return self.failures.invalid_token(ErrorCode.TOO_LARGE)
-            if "," in value:  # servers join repeated headers with commas; b64token has none
-                return self.failures.invalid_request("Multiple authorization headers not allowed")
-        elif not values and self.optional:
-            return None
-        try:
-            if len(values) != 1:
-                return extract_bearer_token([v.decode("latin-1") if isinstance(v, bytes) else v for v in values])
-            token = extract_bearer_token(value)
-        except BearerTokenError as exc:
-            if exc.missing:
-                return None if self.optional else self.failures.no_credentials
-            if exc.wrong_scheme:
-                return self.failures.no_credentials
-            return self.failures.invalid_request(str(exc))
-        # A client sends the same header again and again: remember a few (bounded).
-        if len(self._header_tokens) >= _HEADERS_REMEMBERED:
-            self._header_tokens.clear()
-        self._header_tokens[raw] = token
-        return token
-
-    def verdict(self, result: JwtValidationResult, rule: Rule) -> Outcome:
-        """The claims when ``result`` is valid and carries ``rule``'s scopes, else the failure."""
-        payload = result.payload
-        if payload is None:
-            return self.failures.invalid_token(result.error or ErrorCode.MALFORMED)
-        if rule.scopes:
-            granted = payload.scopes
-            if not all(scope in granted for scope in rule.scopes):
-                return self.failures.insufficient_scope(rule.scopes)
-        return payload
-
-    @property
-    def has_default_renderer(self) -> bool:
-        """True when refusals use :func:`default_error_response` (so they can be memoised)."""
-        return self._on_error is None
-
-    def response_for(self, failure: AuthFailure, environ_or_scope: Any) -> ErrorResponse:
-        """The response to send: the ``on_error`` hook's, or the default JSON one."""
-        if self._on_error is not None:
-            try:
-                status, headers, body = self._on_error(failure, environ_or_scope)
-                return _checked(ErrorResponse(int(status), list(headers), bytes(body)))
-            except Exception:
-                logger.exception("on_error hook failed; sending the default error response")
-        response = self._default_responses.get(failure)
-        if response is None:
-            response = self._default_responses[failure] = default_error_response(failure)
-        return response
+        return Guard
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

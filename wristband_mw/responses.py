@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
+from .cache import BoundedMemo
 from .errors import ErrorCode
 
 __all__ = ["AuthFailure", "ErrorResponse", "default_error_response", "quote_header_value"]
@@ -113,7 +114,7 @@ class FailureFactory:
         self.retry_after = retry_after
         # While JWKS fetches fail, the key store's back-off says when to come back.
         self._retry_after_source = retry_after_source
-        self._unavailable_by_seconds: Dict[int, AuthFailure] = {}
+        self._unavailable_by_seconds: BoundedMemo[int, AuthFailure] = BoundedMemo(64)
         self.no_credentials = AuthFailure(
             401, None, "Authentication required", ErrorCode.MISSING_TOKEN, (), (challenge(realm),)
         )
@@ -138,14 +139,14 @@ class FailureFactory:
         return self._token_failures[code]
 
     def _unavailable_for(self, seconds: int) -> AuthFailure:
-        # Bounded: the back-off never exceeds the cool-down, so few distinct values exist.
+        # The back-off never exceeds the cool-down, so few distinct values exist.
         failure = self._unavailable_by_seconds.get(seconds)
         if failure is None:
             description = TOKEN_DESCRIPTIONS[ErrorCode.KEYS_UNAVAILABLE]
             headers = (("Retry-After", str(seconds)),)
-            failure = AuthFailure(503, None, description, ErrorCode.KEYS_UNAVAILABLE, (), headers)
-            if len(self._unavailable_by_seconds) < 4096:
-                self._unavailable_by_seconds[seconds] = failure
+            failure = self._unavailable_by_seconds.put(
+                seconds, AuthFailure(503, None, description, ErrorCode.KEYS_UNAVAILABLE, (), headers)
+            )
         return failure
 
     def invalid_request(self, description: str) -> AuthFailure:

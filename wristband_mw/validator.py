@@ -31,18 +31,22 @@ import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, NamedTuple, Optional, Union
 
 from .bearer import AuthorizationHeader, extract_bearer_token
-from .cache import TinyLfuCache
+from .cache import BoundedMemo, TinyLfuCache
 from .config import WristbandJwtValidatorConfig
 from .errors import ErrorCode, safe_echo
+from .identity import Identity
 from .jose_adapter import VerificationKey
 from .jwks import MAX_KID_LENGTH, MAX_RSA_BITS, MIN_RSA_BITS, JwksClient
-from .keystore import KeyOutcome, KeyStore
+from .keystore import KeyOutcome, KeyStore, NoKey
 from .payload import JWTPayload, JwtValidationResult
 from .stats import Counters
 from .tokens import ParsedToken, TokenParseError, parse_token
+
+Verification = Union[Identity, ErrorCode]
+"""What :meth:`WristbandJwtValidator.verify_identity` returns: the token's identity, or why it was refused."""
 
 __all__ = ["JwtValidator", "WristbandJwtValidator", "create_wristband_jwt_validator"]
 
@@ -65,8 +69,23 @@ _HEADER_CHECKS_SIZE = 64
 # cached): a Wristband access token is about 900 bytes, a forged one up to max_token_bytes.
 _VERIFY_FIRST_BYTES = 1024
 _RECENT_TOKENS = 64
-# (None, alg, kid) when the header is acceptable, else (ErrorCode, message, "").
-_HeaderCheck = Tuple[Optional[ErrorCode], str, str]
+
+
+class _AcceptedHeader(NamedTuple):
+    """A JOSE header that passed every check: what the rest of validation needs from it."""
+
+    alg: str
+    kid: str
+
+
+class _RefusedHeader(NamedTuple):
+    """A JOSE header that failed a check, and the failure to report."""
+
+    code: ErrorCode
+    message: str
+
+
+_HeaderCheck = Union[_AcceptedHeader, _RefusedHeader]
 _MIN_SIGNATURE_BYTES = MIN_RSA_BITS // 8
 _MAX_SIGNATURE_BYTES = MAX_RSA_BITS // 8
 _EVENTS = (
@@ -109,9 +128,14 @@ def _is_timestamp(value: object) -> bool:
 
 
 class _Verified:
-    """A verified-token cache entry: what a hit needs to recheck and return."""
+    """A verified token: its cache entry, holding what a hit needs to recheck and return.
 
-    __slots__ = ("digest", "exp", "key", "nbf", "payload")
+    The :class:`~wristband_mw.identity.Identity` (user and credential objects) is built
+    the first time the middleware asks for it and kept here, shared by every later
+    request carrying the token; callers of ``validate()`` alone never pay for it.
+    """
+
+    __slots__ = ("_identity", "digest", "exp", "key", "nbf", "payload")
 
     def __init__(
         self, digest: bytes, payload: JWTPayload, exp: Optional[float], nbf: Optional[float], key: VerificationKey
@@ -121,6 +145,15 @@ class _Verified:
         self.exp = exp
         self.nbf = nbf
         self.key = key
+        self._identity: Optional[Identity] = None
+
+    @property
+    def identity(self) -> Identity:
+        identity = self._identity
+        if identity is None:
+            # Two threads may both build one: equal, immutable values, and either store wins.
+            identity = self._identity = Identity(self.payload)
+        return identity
 
 
 class _NeedsKey:
@@ -175,16 +208,14 @@ class WristbandJwtValidator:
         self._verified: Optional[TinyLfuCache[bytes, _Verified]] = TinyLfuCache(size) if size else None
         self._executor: Optional[ThreadPoolExecutor] = None
         self._executor_pid = os.getpid()
-        # Guards every write to the memos below and the executor's creation: reads are one
-        # dict.get of an immutable value, atomic with or without the GIL; any read-decide-write
-        # (clear when full, forget only what was seen) happens under this lock.
+        # Guards the executor's creation (the memos below have locks of their own).
         self._memo_lock = threading.Lock()
         _LIVE_VALIDATORS.add(self)
         # Header checks depend only on the encoded header and this config: an issuer uses
-        # a handful of headers, so each is checked once (bounded: cleared when full).
-        self._header_checks: Dict[bytes, _HeaderCheck] = {}
+        # a handful of headers, so each is checked once.
+        self._header_checks: BoundedMemo[bytes, _HeaderCheck] = BoundedMemo(_HEADER_CHECKS_SIZE)
         # A client sends its token again and again: the last few are found without hashing.
-        self._recent: Dict[str, _Verified] = {}
+        self._recent: BoundedMemo[str, _Verified] = BoundedMemo(_RECENT_TOKENS)
         # Everything the hot path compares against, computed once.
         self.issuer: str = config.resolved_issuer
         self._max_bytes = config.max_token_bytes
@@ -198,6 +229,16 @@ class WristbandJwtValidator:
         self._leeway = float(config.leeway)
         self._require_exp = config.require_exp
 
+    @property
+    def max_token_bytes(self) -> int:
+        """The largest token accepted (``config.max_token_bytes``)."""
+        return self._max_bytes
+
+    @property
+    def jwks_refresh_cooldown(self) -> float:
+        """``config.jwks_refresh_cooldown``: the middlewares' default ``Retry-After``."""
+        return float(self.config.jwks_refresh_cooldown)
+
     # -- the seed's API ------------------------------------------------------------------
     def extract_bearer_token(self, authorization_header: AuthorizationHeader = None) -> str:
         """See :func:`wristband_mw.extract_bearer_token`."""
@@ -205,27 +246,50 @@ class WristbandJwtValidator:
 
     def validate(self, token: str) -> JwtValidationResult:
         """Validate ``token``; never raises. May block on a JWKS fetch (bounded by the timeout)."""
-        hit = self._recent_hit(token)
-        if hit is not None:
-            return hit
-        outcome = self._begin(token)
-        if isinstance(outcome, _NeedsKey):
-            outcome = self._complete(outcome, self._keys.resolve(outcome.kid))
-        return self._counted(outcome)
+        return self._result(self._settle(token))
 
     # -- beyond the seed -----------------------------------------------------------------
     async def validate_async(self, token: str) -> JwtValidationResult:
         """Same result as :meth:`validate`; a JWKS fetch runs in a worker thread, never on the loop."""
-        hit = self._recent_hit(token)
-        if hit is not None:
-            return hit
-        outcome = self._begin(token)
-        if isinstance(outcome, _NeedsKey):
-            key_outcome = self._keys.immediate_failure(outcome.kid)
-            if key_outcome is None:
-                key_outcome = await self._offload(self._keys.resolve, outcome.kid)
-            outcome = self._complete(outcome, key_outcome)
-        return self._counted(outcome)
+        return self._result(await self._settle_async(token))
+
+    def verify_identity(self, token: str) -> Verification:
+        """:meth:`validate` for the middleware: the token's :class:`~wristband_mw.identity.Identity`,
+        or the :class:`ErrorCode` it was refused with. A token answered from the
+        verified-token cache costs no allocation: its identity was built once, when the
+        token was first verified.
+
+        Example::
+
+            verified = validator.verify_identity(token)
+            if isinstance(verified, Identity):
+                user_id = verified.payload.sub
+        """
+        return self._verification(self._settle(token))
+
+    def cached_verification(self, token: str) -> Optional[Verification]:
+        """The answer for ``token`` from the verified-token cache alone, or ``None`` when it is not there.
+
+        No parsing and no I/O: a cached token only has ``exp``/``nbf`` and its key's trust
+        rechecked. The middleware asks this first, before parsing the ``Authorization``
+        header: a token found here was verified, so it is well-formed. Only an answer
+        is counted in :meth:`stats`; after ``None``, call :meth:`verify_identity`.
+        """
+        verified = self._verified
+        if verified is None or type(token) is not str or len(token) > self._max_bytes or not token.isascii():
+            return None
+        entry = verified.get_if_present(hashlib.sha256(token.encode("ascii")).digest())
+        if entry is None:
+            return None
+        outcome = self._recheck_verified(entry, token)
+        if outcome is entry:  # the hot path of a busy API, so _verification inlined
+            self._counters.incr("valid")
+            return entry.identity
+        return None if outcome is None else self._verification(outcome)
+
+    async def verify_identity_async(self, token: str) -> Verification:
+        """:meth:`verify_identity` from async code (a JWKS fetch runs in a worker thread)."""
+        return self._verification(await self._settle_async(token))
 
     def prefetch(self) -> None:
         """Fetch the JWKS now, for fail-fast start-up; raises :class:`JwksError` on failure."""
@@ -267,9 +331,42 @@ class WristbandJwtValidator:
             executor.shutdown(wait=False)
 
     # -- internals -------------------------------------------------------------------------
-    def _counted(self, result: JwtValidationResult) -> JwtValidationResult:
-        self._counters.incr(result.error.value if result.error is not None else "valid")
-        return result
+    def _settle(self, token: str) -> Union[_Verified, JwtValidationResult]:
+        """The verified entry for ``token``, or its failure (uncounted)."""
+        outcome = self._recent_hit(token)
+        if outcome is not None:
+            return outcome
+        begun = self._begin(token)
+        if isinstance(begun, _NeedsKey):
+            return self._complete(begun, self._keys.resolve(begun.kid))
+        return begun
+
+    async def _settle_async(self, token: str) -> Union[_Verified, JwtValidationResult]:
+        outcome = self._recent_hit(token)
+        if outcome is not None:
+            return outcome
+        begun = self._begin(token)
+        if isinstance(begun, _NeedsKey):
+            key_outcome = self._keys.immediate_failure(begun.kid)
+            if key_outcome is None:
+                key_outcome = await self._offload(self._keys.resolve, begun.kid)
+            return self._complete(begun, key_outcome)
+        return begun
+
+    def _result(self, outcome: Union[_Verified, JwtValidationResult]) -> JwtValidationResult:
+        if type(outcome) is _Verified:
+            self._counters.incr("valid")
+            return JwtValidationResult(True, outcome.payload)
+        self._counters.incr(outcome.error.value)  # type: ignore[union-attr]  # a failure has its code
+        return outcome  # type: ignore[return-value]
+
+    def _verification(self, outcome: Union[_Verified, JwtValidationResult]) -> Verification:
+        if type(outcome) is _Verified:
+            self._counters.incr("valid")
+            return outcome.identity
+        error: ErrorCode = outcome.error  # type: ignore[union-attr, assignment]  # a failure has its code
+        self._counters.incr(error.value)
+        return error
 
     def _after_fork_in_child(self) -> None:
         # The parent's worker threads do not exist here: the next validate_async starts
@@ -277,6 +374,8 @@ class WristbandJwtValidator:
         self._executor = None
         self._executor_pid = os.getpid()
         self._memo_lock = threading.Lock()
+        self._recent.after_fork()
+        self._header_checks.after_fork()
         if self._verified is not None:
             self._verified.after_fork()
 
@@ -291,15 +390,14 @@ class WristbandJwtValidator:
                 executor = self._executor
         return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
 
-    def _recent_hit(self, token: str) -> Optional[JwtValidationResult]:
+    def _recent_hit(self, token: str) -> Union[_Verified, JwtValidationResult, None]:
         """The answer for one of the last verified tokens, found verbatim (the hottest path)."""
         entry = self._recent.get(token) if type(token) is str else None
         if entry is None:
             return None
-        result = self._recheck_verified(entry, token)
-        return None if result is None else self._counted(result)
+        return self._recheck_verified(entry, token)
 
-    def _begin(self, token: str) -> Union[JwtValidationResult, _NeedsKey]:
+    def _begin(self, token: str) -> Union[_Verified, JwtValidationResult, _NeedsKey]:
         """Everything up to the key lookup; returns a result when no fetch is needed."""
         try:
             return self._check_before_key(token)
@@ -307,16 +405,16 @@ class WristbandJwtValidator:
             logger.exception("unexpected error while validating a token")
             return _fail(ErrorCode.MALFORMED, "Token could not be validated")
 
-    def _complete(self, pending: _NeedsKey, key: KeyOutcome) -> JwtValidationResult:
+    def _complete(self, pending: _NeedsKey, key: KeyOutcome) -> Union[_Verified, JwtValidationResult]:
         try:
-            if isinstance(key, tuple):
-                return _fail(*key)
-            return self._verify(pending.digest, pending.parsed, pending.alg, key)
+            if type(key) is NoKey:
+                return _fail(key.code, key.message)
+            return self._verify(pending.digest, pending.parsed, pending.alg, key)  # type: ignore[arg-type]
         except Exception:
             logger.exception("unexpected error while validating a token")
             return _fail(ErrorCode.MALFORMED, "Token could not be validated")
 
-    def _check_before_key(self, token: str) -> Union[JwtValidationResult, _NeedsKey]:
+    def _check_before_key(self, token: str) -> Union[_Verified, JwtValidationResult, _NeedsKey]:
         if type(token) is not str:
             if token is None:
                 return _fail(ErrorCode.MISSING_TOKEN, "No token provided")
@@ -345,7 +443,8 @@ class WristbandJwtValidator:
             if entry is not None:
                 hit = self._recheck_verified(entry, token)
                 if hit is not None:
-                    self._remember_recent(token, entry)
+                    if hit is entry:
+                        self._recent.put(token, entry)
                     return hit
 
         # A large token whose key is cached has its signature checked before its payload
@@ -363,14 +462,10 @@ class WristbandJwtValidator:
                 header = parsed.header
             except TokenParseError as exc:
                 return _fail(exc.code, str(exc))
-            checked = self._check_header(header)
-            with self._memo_lock:
-                if len(self._header_checks) >= _HEADER_CHECKS_SIZE:
-                    self._header_checks.clear()
-                self._header_checks[parsed.header_segment] = checked
-        if checked[0] is not None:
-            return _fail(checked[0], checked[1])
-        alg, kid = checked[1], checked[2]
+            checked = self._header_checks.put(parsed.header_segment, self._check_header(header))
+        if type(checked) is _RefusedHeader:
+            return _fail(checked.code, checked.message)
+        alg, kid = checked
 
         # Looked up once (the store counts hits and misses): early for a large token only.
         key = self._keys.cached(kid) if verify_first else None
@@ -418,26 +513,26 @@ class WristbandJwtValidator:
         return None
 
     def _check_header(self, header: Dict[str, Any]) -> _HeaderCheck:
-        """``(None, alg, kid)`` for an acceptable header, else ``(ErrorCode, message, "")``."""
+        """The ``alg`` and ``kid`` of an acceptable header, else the failure to report."""
         alg = header.get("alg")
         if type(alg) is not str or alg not in self._algorithms:
             message = f"Algorithm {safe_echo(alg)} not allowed. Expected one of: {self._alg_list}"
-            return ErrorCode.DISALLOWED_ALGORITHM, message, ""
+            return _RefusedHeader(ErrorCode.DISALLOWED_ALGORITHM, message)
         if self._typs:
             typ = header.get("typ")
             if type(typ) is not str or typ.lower() not in self._typs:
                 message = f"Invalid token type. Expected {self.config.token_typ}, got {safe_echo(typ)}"
-                return ErrorCode.INVALID_TYPE, message, ""
+                return _RefusedHeader(ErrorCode.INVALID_TYPE, message)
         if not _REFUSED_HEADER_PARAMS.isdisjoint(header):
             refused = sorted(_REFUSED_HEADER_PARAMS.intersection(header))
-            return ErrorCode.MALFORMED, f"Unsupported JOSE header parameter: {', '.join(refused)}", ""
+            return _RefusedHeader(ErrorCode.MALFORMED, f"Unsupported JOSE header parameter: {', '.join(refused)}")
         kid = header.get("kid")
         if kid is None or kid == "":
-            return ErrorCode.MISSING_CLAIM, "Token header missing kid (key ID)", ""
+            return _RefusedHeader(ErrorCode.MISSING_CLAIM, "Token header missing kid (key ID)")
         if type(kid) is not str or len(kid) > MAX_KID_LENGTH:
             message = f"Invalid kid in token header: must be a string of at most {MAX_KID_LENGTH} characters"
-            return ErrorCode.INVALID_CLAIM, message, ""
-        return None, alg, kid
+            return _RefusedHeader(ErrorCode.INVALID_CLAIM, message)
+        return _AcceptedHeader(alg, kid)
 
     def _check_times(self, claims: Dict[str, Any]) -> Optional[JwtValidationResult]:
         now = self._clock()
@@ -460,7 +555,9 @@ class WristbandJwtValidator:
             return _fail(ErrorCode.INVALID_CLAIM, "Invalid iat claim: must be a NumericDate (a JSON number)")
         return None
 
-    def _verify(self, digest: bytes, parsed: ParsedToken, alg: str, key: VerificationKey) -> JwtValidationResult:
+    def _verify(
+        self, digest: bytes, parsed: ParsedToken, alg: str, key: VerificationKey
+    ) -> Union[_Verified, JwtValidationResult]:
         failure = self._check_signature(parsed, alg, key)
         if failure is not None:
             return failure
@@ -477,17 +574,19 @@ class WristbandJwtValidator:
             return _fail(ErrorCode.INVALID_SIGNATURE, "Invalid signature")
         return None
 
-    def _accept(self, digest: bytes, parsed: ParsedToken, key: VerificationKey) -> JwtValidationResult:
+    def _accept(
+        self, digest: bytes, parsed: ParsedToken, key: VerificationKey
+    ) -> Union[_Verified, JwtValidationResult]:
         """A token whose signature and claims checked out: the audience, then the result."""
         claims = parsed.payload
         if self._audiences:
             failure = self._check_audience(claims.get("aud"))
             if failure is not None:
                 return failure
-        payload = JWTPayload._trusted(claims)
+        entry = _Verified(digest, JWTPayload._trusted(claims), claims.get("exp"), claims.get("nbf"), key)
         if self._verified is not None:
-            self._verified.set(digest, _Verified(digest, payload, claims.get("exp"), claims.get("nbf"), key))
-        return JwtValidationResult(True, payload)
+            self._verified.set(digest, entry)
+        return entry
 
     def _check_audience(self, aud: Any) -> Optional[JwtValidationResult]:
         if aud is None:
@@ -503,17 +602,9 @@ class WristbandJwtValidator:
         expected = self.config.audience if isinstance(self.config.audience, str) else " or ".join(self._audiences)
         return _fail(ErrorCode.INVALID_AUDIENCE, f"Invalid audience. Expected {expected}, got {safe_echo(aud)}")
 
-    def _remember_recent(self, token: str, entry: _Verified) -> None:
-        self._memo_lock.acquire()  # not ``with``: half the cost, and this runs on every digest hit
-        try:
-            if len(self._recent) >= _RECENT_TOKENS:
-                self._recent.clear()
-            self._recent[token] = entry
-        finally:
-            self._memo_lock.release()
-
-    def _recheck_verified(self, entry: _Verified, token: str) -> Optional[JwtValidationResult]:
-        """Answer for a token found in the verified-token cache, or ``None`` to validate in full."""
+    def _recheck_verified(self, entry: _Verified, token: str) -> Union[_Verified, JwtValidationResult, None]:
+        """For a token found in the verified-token cache: ``entry`` if it still holds, the
+        failure (expired, not yet valid), or ``None`` to validate in full."""
         if self._keys.current(entry.key.kid) is not entry.key:
             # The key left the JWKS (or changed): this token must prove itself again.
             self._forget(entry, token)
@@ -525,13 +616,11 @@ class WristbandJwtValidator:
         if entry.nbf is not None and now < entry.nbf - self._leeway:
             return _fail(ErrorCode.NOT_YET_VALID, "Token not yet valid")
         self._counters.incr("verified_token_cache_hits")
-        return JwtValidationResult(True, entry.payload)
+        return entry
 
     def _forget(self, entry: _Verified, token: str) -> None:
         # Only the entry that failed its recheck: another thread may have stored a new one.
-        with self._memo_lock:
-            if self._recent.get(token) is entry:
-                del self._recent[token]
+        self._recent.discard(token, entry)
         if self._verified is not None:
             self._verified.discard(entry.digest, entry)
 

@@ -17,14 +17,11 @@ client-sent ``Remote-User`` header (``HTTP_REMOTE_USER``) are removed.
 
 from __future__ import annotations
 
-from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional
 
-from .claims import CLAIMS_KEY, TOKEN_KEY
-from .payload import JWTPayload
-from .policy import REFUSED, Guard, OnError
-from .responses import AuthFailure
-from .validator import WristbandJwtValidator
+from .flow import PASS, Authenticated, Flow, Outcome, Refusal, TokenValidator
+from .identity import CLAIMS_KEY, TOKEN_KEY
+from .options import MiddlewareOptions, OnError
 
 if TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -34,16 +31,6 @@ else:
     WSGIEnvironment = Dict[str, Any]
 
 __all__ = ["JwtWsgiMiddleware"]
-
-
-def _status_line(status: int) -> str:
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Error"
-
-
-_STATUS_LINES = {status: _status_line(status) for status in (400, 401, 403, 503)}
 
 
 class JwtWsgiMiddleware:
@@ -69,6 +56,9 @@ class JwtWsgiMiddleware:
     UTF-8 decoded as frameworks decode it; a path holding a control character is
     refused with 400 ``invalid_request``.
 
+    The options are checked once, into :attr:`options` (a
+    :class:`~wristband_mw.MiddlewareOptions`); invalid ones raise ``ValueError``.
+
     Example::
 
         app.wsgi_app = JwtWsgiMiddleware(app.wsgi_app, validator, protect=["/api"], exempt=["/api/health"])
@@ -77,7 +67,7 @@ class JwtWsgiMiddleware:
     def __init__(
         self,
         app: WSGIApplication,
-        validator: WristbandJwtValidator,
+        validator: TokenValidator,
         *,
         protect: Optional[Iterable[str]] = None,
         exempt: Iterable[str] = (),
@@ -92,56 +82,50 @@ class JwtWsgiMiddleware:
         if not callable(app):
             raise ValueError("app must be a WSGI application")
         self.app = app
-        self.guard = Guard(
-            validator,
-            protect=protect,
-            exempt=exempt,
-            exempt_methods=exempt_methods,
+        self.options = MiddlewareOptions(
+            protect=protect,  # type: ignore[arg-type]  # checked and kept as a tuple there
+            exempt=exempt,  # type: ignore[arg-type]
+            exempt_methods=exempt_methods,  # type: ignore[arg-type]
             cors_preflight=cors_preflight,
-            required_scopes=required_scopes,
+            required_scopes=required_scopes,  # type: ignore[arg-type]
             scopes=scopes,
             optional=optional,
             on_error=on_error,
             realm=realm,
         )
+        self.flow = Flow(validator, self.options)
+        self._rule_for = self.flow.policy.rule_for_wsgi
+        self._authenticate = self.flow.authenticate
+
+    @property
+    def guard(self) -> Flow:
+        """The request flow (its old name)."""
+        return self.flow
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        outcome = self._authenticate(environ)
-        if isinstance(outcome, AuthFailure):
-            return self._refuse(outcome, environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        preflight = method == "OPTIONS" and "HTTP_ORIGIN" in environ and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
+        rule = self._rule_for(method, environ.get("PATH_INFO", "") or "/", preflight)
+        if rule is None:
+            outcome: Outcome = PASS
+        else:
+            header = environ.get("HTTP_AUTHORIZATION")
+            outcome = self._authenticate(rule, () if header is None else (header,))
+            if type(outcome) is Refusal:
+                return self._refuse(outcome, environ, start_response)
+        # Identity only the token sets: never a server's or a client's REMOTE_USER.
         if "REMOTE_USER" in environ or "HTTP_REMOTE_USER" in environ:
             environ.pop("REMOTE_USER", None)
             environ.pop("HTTP_REMOTE_USER", None)
-        if outcome is not None:
-            payload, token = outcome
-            environ[CLAIMS_KEY] = payload
-            environ[TOKEN_KEY] = token
-            sub = payload.sub
-            if isinstance(sub, str) and sub.isprintable():  # no control characters into server logs
-                environ["REMOTE_USER"] = sub
+        if type(outcome) is Authenticated:
+            identity = outcome.identity
+            environ[CLAIMS_KEY] = identity.payload
+            environ[TOKEN_KEY] = outcome.token
+            if identity.remote_user is not None:  # no control characters into server logs
+                environ["REMOTE_USER"] = identity.remote_user
         return self.app(environ, start_response)
 
-    def _authenticate(self, environ: WSGIEnvironment) -> Union[Tuple[JWTPayload, str], AuthFailure, None]:
-        """``None`` to pass without claims, the claims and token, or the failure."""
-        guard = self.guard
-        method = environ.get("REQUEST_METHOD", "GET")
-        preflight = method == "OPTIONS" and "HTTP_ORIGIN" in environ and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
-        rule = guard.policy.rule_for_wsgi(method, environ.get("PATH_INFO", "") or "/", preflight)
-        if rule is None:
-            return None
-        if rule is REFUSED:
-            return guard.bad_path
-        header = environ.get("HTTP_AUTHORIZATION")
-        token = guard.token_from(() if header is None else (header,))
-        if token is None or isinstance(token, AuthFailure):
-            return token
-        verdict = guard.verdict(guard.validator.validate(token), rule)
-        if isinstance(verdict, AuthFailure):
-            return verdict
-        return verdict, token
-
-    def _refuse(self, failure: AuthFailure, environ: WSGIEnvironment, start_response: StartResponse) -> List[bytes]:
-        response = self.guard.response_for(failure, environ)
-        status = _STATUS_LINES.get(response.status) or _status_line(response.status)
-        start_response(status, list(response.headers))
+    def _refuse(self, refusal: Refusal, environ: WSGIEnvironment, start_response: StartResponse) -> List[bytes]:
+        response = self.flow.prepared(refusal.failure, environ)
+        start_response(response.status_line, list(response.headers))
         return [response.body]
