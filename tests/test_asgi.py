@@ -12,18 +12,10 @@ from urllib.parse import quote, unquote
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mw_support import (
-    AsgiApp,
-    assert_no_leak,
-    assert_refusal,
-    bad_tokens,
-    call_asgi,
-    drive_asgi,
-    make_scope,
-    offline_validator,
-    parse_challenge,
-    queue_receive,
-)
+from support.drive import AsgiApp, call_asgi, drive_asgi, make_scope, queue_receive
+from support.refusals import assert_no_leak, assert_refusal, parse_challenge
+from support.tokens import bad_tokens
+from support.validators import offline_validator
 
 from wristband_mw import (
     AnonymousUser,

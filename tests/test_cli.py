@@ -98,12 +98,6 @@ def stop(process):
 # -- check ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def issuer():
-    with LocalIssuer() as local:
-        yield local
-
-
 def check_args(issuer):
     return ["check", "--jwks-url", issuer.jwks_url, "--issuer", issuer.issuer]
 

@@ -6,14 +6,14 @@ import base64
 import json
 
 import pytest
-from core_support import b64u, forge
 from hypothesis import given
 from hypothesis import strategies as st
+from support.encoding import b64url
+from support.tokens import forge
 
 from wristband_mw import ErrorCode, WristbandJwtValidatorConfig, create_wristband_jwt_validator
 from wristband_mw import tokens as tokens_module
 from wristband_mw.payload import FrozenDict, FrozenList
-from wristband_mw.testing import LocalIssuer
 from wristband_mw.tokens import (
     MAX_INT_CHARS,
     MAX_JSON_COMMAS,
@@ -28,12 +28,6 @@ from wristband_mw.tokens import (
 )
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
-@pytest.fixture(scope="module")
-def issuer():
-    with LocalIssuer() as local:
-        yield local
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +70,7 @@ def test_b64url_decode_refuses_non_canonical(segment):
 
 @given(st.binary(max_size=64))
 def test_b64url_round_trip_and_single_spelling(data):
-    segment = b64u(data)
+    segment = b64url(data)
     assert b64url_decode(segment) == data
     if len(segment) % 4 in (2, 3):
         # every other last character spells the same bytes with non-zero padding bits: refused
@@ -162,7 +156,7 @@ def test_non_zero_trailing_bits_refused_in_each_segment(issuer, validator):
 
 
 def raw_token(header: bytes, payload: bytes) -> str:
-    return f"{b64u(header)}.{b64u(payload)}.{b64u(b'x' * 256)}"
+    return f"{b64url(header)}.{b64url(payload)}.{b64url(b'x' * 256)}"
 
 
 @pytest.mark.parametrize(
@@ -366,7 +360,7 @@ def test_large_forged_tokens_are_refused_by_the_signature_before_decoding(issuer
     monkeypatch.setattr(tokens_module, "_decode_segment", lambda segment: decoded.append(segment) or real(segment))
     claims = issuer.claims()
     claims["padding"] = "x" * 2000
-    forged = issuer.sign(header_for(issuer), claims).rsplit(".", 1)[0] + "." + b64u(b"\x01" * 256)
+    forged = issuer.sign(header_for(issuer), claims).rsplit(".", 1)[0] + "." + b64url(b"\x01" * 256)
     result = cached_key_validator.validate(forged)
     assert result.error is ErrorCode.INVALID_SIGNATURE
     payload_segment = forged.split(".")[1]
@@ -380,7 +374,7 @@ def test_small_tokens_keep_the_seeds_order_of_checks(issuer, cached_key_validato
     # Under 1 KB a wrong issuer is reported as such, before any signature work.
     claims = issuer.claims()
     claims["iss"] = "https://evil.example"
-    forged = issuer.sign(header_for(issuer), claims).rsplit(".", 1)[0] + "." + b64u(b"\x01" * 256)
+    forged = issuer.sign(header_for(issuer), claims).rsplit(".", 1)[0] + "." + b64url(b"\x01" * 256)
     assert len(forged) < 1024
     assert cached_key_validator.validate(forged).error is ErrorCode.INVALID_ISSUER
 

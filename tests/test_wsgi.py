@@ -9,16 +9,10 @@ from urllib.parse import unquote
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mw_support import (
-    WsgiApp,
-    assert_no_leak,
-    assert_refusal,
-    bad_tokens,
-    call_wsgi,
-    make_environ,
-    offline_validator,
-    parse_challenge,
-)
+from support.drive import WsgiApp, call_wsgi, make_environ
+from support.refusals import assert_no_leak, assert_refusal, parse_challenge
+from support.tokens import bad_tokens
+from support.validators import offline_validator
 
 from wristband_mw import ErrorCode, ErrorResponse, JWTPayload, JwtWsgiMiddleware, get_claims, get_token
 from wristband_mw.policy import normalize_path

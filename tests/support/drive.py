@@ -1,4 +1,4 @@
-"""Helpers for the direct-drive middleware tests: hand-built environs and scopes, no server.
+"""Direct drive of the middlewares: hand-built environs and scopes, no server.
 
 ``call_wsgi`` and ``call_asgi`` run a request through a middleware around a recording
 app and return a :class:`Sent` with what reached the client and what the app saw.
@@ -12,16 +12,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
-
-from wristband_mw import WristbandJwtValidatorConfig, create_wristband_jwt_validator
-
-OFFLINE_DOMAIN = "auth.example.com"
-
-
-def offline_validator(**overrides: Any):
-    """A validator for a domain that is never contacted (for requests refused before any key lookup)."""
-    return create_wristband_jwt_validator(WristbandJwtValidatorConfig(OFFLINE_DOMAIN, **overrides))
-
 
 # -- what the client got -----------------------------------------------------------------------
 
@@ -46,78 +36,6 @@ class Sent:
     @property
     def json(self) -> Any:
         return json.loads(self.body)
-
-
-# -- RFC 7235 challenge parsing ------------------------------------------------------------------
-
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_PARAM = re.compile(rf'[ \t]*({_TOKEN})[ \t]*=[ \t]*("(?:[^"\\]|\\[\t \x21-\x7e])*"|{_TOKEN})[ \t]*(,|$)')
-
-
-def parse_challenge(value: str) -> Tuple[str, Dict[str, str]]:
-    """Parse one ``WWW-Authenticate`` challenge strictly: ``scheme auth-param *( "," auth-param )``."""
-    assert all(" " <= ch <= "~" or ch == "\t" for ch in value), f"not a valid header value: {value!r}"
-    scheme, _, rest = value.partition(" ")
-    assert re.fullmatch(_TOKEN, scheme), scheme
-    params: Dict[str, str] = {}
-    position = 0
-    while position < len(rest):
-        match = _PARAM.match(rest, position)
-        assert match is not None, f"unparseable challenge at {rest[position:]!r}"
-        name, raw = match.group(1).lower(), match.group(2)
-        assert name not in params, f"duplicate parameter {name}"
-        params[name] = re.sub(r"\\(.)", r"\1", raw[1:-1]) if raw.startswith('"') else raw
-        position = match.end()
-        if match.group(3) == "" and position < len(rest):
-            raise AssertionError("trailing garbage")
-    return scheme, params
-
-
-def assert_refusal(sent: Sent, status: int, error: Optional[str], realm: Optional[str] = None) -> Dict[str, str]:
-    """The common shape of every default refusal; returns the challenge parameters ({} for 503)."""
-    assert sent.status == status, (sent.status, sent.body)
-    assert not sent.app_called
-    assert sent.header("Content-Type") == "application/json"
-    assert sent.header("Cache-Control") == "no-store"
-    assert sent.header("Content-Length") == str(len(sent.body))
-    body = sent.json
-    assert set(body) == {"error", "error_description"}
-    assert isinstance(body["error"], str) and body["error"]
-    assert isinstance(body["error_description"], str) and 0 < len(body["error_description"]) < 120
-    assert "Traceback" not in body["error_description"]
-    if status == 503:
-        assert sent.header("WWW-Authenticate") is None
-        retry_after = sent.header("Retry-After")
-        assert retry_after is not None and retry_after.isdigit() and int(retry_after) >= 1
-        assert body["error"] == "temporarily_unavailable"
-        return {}
-    assert sent.header("Retry-After") is None
-    challenge = sent.header("WWW-Authenticate")
-    assert challenge is not None
-    scheme, params = parse_challenge(challenge)
-    assert scheme == "Bearer"
-    if realm is not None:
-        assert params["realm"] == realm
-    else:
-        assert params["realm"]
-    if error is None:
-        assert set(params) == {"realm"}, params
-    else:
-        assert params["error"] == error
-        assert body["error"] == error
-        assert params["error_description"] == body["error_description"]
-    return params
-
-
-def assert_no_leak(sent: Sent, *secrets: str) -> None:
-    """None of ``secrets`` (nor, for JWTs, any of their segments) is in the body or a header."""
-    blob = sent.body.decode("latin-1") + "\n" + "\n".join(f"{name}: {value}" for name, value in sent.headers)
-    for message in sent.messages:  # e.g. a websocket.close reason
-        blob += "\n" + repr(message)
-    for secret in secrets:
-        pieces = [secret, *(piece for piece in secret.split(".") if len(piece) >= 8)]
-        for piece in pieces:
-            assert piece not in blob, f"{piece[:20]}... leaked"
 
 
 # -- WSGI ----------------------------------------------------------------------------------------
@@ -310,55 +228,3 @@ async def drive_asgi(
 
 def call_asgi(middleware: Any, scope: Dict[str, Any], incoming: Optional[Sequence[Dict[str, Any]]] = None) -> Sent:
     return asyncio.run(drive_asgi(middleware, scope, incoming))
-
-
-# -- tokens that fail validation, one per reason ----------------------------------------------------
-
-
-@dataclass
-class BadToken:
-    name: str
-    token: str
-    code: Any  # ErrorCode
-    attacker_values: Tuple[str, ...] = ()
-
-
-def bad_tokens(issuer: Any) -> List[BadToken]:
-    """One token per validation failure, each paired with the ErrorCode it must produce."""
-    import time
-
-    from wristband_mw import ErrorCode
-    from wristband_mw.testing import b64url
-
-    now = int(time.time())
-    other = issuer.add_key(publish=False)
-    header = {"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}
-
-    def unsigned(alg: str) -> str:
-        head = b64url(json.dumps({**header, "alg": alg}))
-        return f"{head}.{b64url(json.dumps(issuer.claims()))}.{b64url(b'not-a-real-signature-0123456789')}"
-
-    return [
-        BadToken("expired", issuer.mint(exp_in=-5), ErrorCode.EXPIRED),
-        BadToken("not_yet_valid", issuer.mint(nbf=now + 3600), ErrorCode.NOT_YET_VALID),
-        BadToken("no_exp", issuer.mint(exp_in=None), ErrorCode.MISSING_CLAIM),
-        BadToken("exp_string", issuer.mint(exp="tomorrow-attacker"), ErrorCode.INVALID_CLAIM, ("tomorrow-attacker",)),
-        BadToken("bad_signature", issuer.sign(header, issuer.claims(), key_id=other), ErrorCode.INVALID_SIGNATURE),
-        BadToken(
-            "wrong_issuer",
-            issuer.mint(iss='https://evil.example/"attacker-iss\\'),
-            ErrorCode.INVALID_ISSUER,
-            ("evil.example", "attacker-iss"),
-        ),
-        BadToken(
-            "unknown_kid",
-            issuer.mint(headers={"kid": "attacker-kid-0123"}),
-            ErrorCode.UNKNOWN_KEY,
-            ("attacker-kid-0123",),
-        ),
-        BadToken("id_token_typ", issuer.mint(headers={"typ": "id+JWT"}), ErrorCode.INVALID_TYPE, ("id+JWT",)),
-        BadToken("alg_hs256", unsigned("HS256"), ErrorCode.DISALLOWED_ALGORITHM, ("HS256",)),
-        BadToken("alg_none", unsigned("none"), ErrorCode.DISALLOWED_ALGORITHM),
-        BadToken("garbage", "abc.def.ghi", ErrorCode.MALFORMED),
-        BadToken("two_segments", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0", ErrorCode.MALFORMED),
-    ]
