@@ -8,7 +8,8 @@
 * :mod:`support.fault_server`: a misbehaving HTTP(S) server for the JWKS fault tests;
 * :mod:`support.drive`: run a request through a middleware with hand-built environs and scopes;
 * :mod:`support.refusals`: strict checks of a refusal's shape (challenge, body, no leaks);
-* :mod:`support.adapters`: one neutral request driver per adapter, for the contract suite.
+* :mod:`support.adapters`: one neutral request driver per adapter, for the contract suite;
+* :mod:`support.paths`: path spellings that try to slip past a protected prefix.
 
 The ``issuer`` fixture and its factory live in ``tests/conftest.py``.
 """
