@@ -14,6 +14,7 @@ import time
 from urllib.parse import quote
 
 import pytest
+from support.clock import wait_until
 from support.drive import AsgiApp, call_asgi, drive_asgi, make_scope, queue_receive
 from support.paths import BYPASSES
 from support.refusals import assert_no_leak, assert_refusal
@@ -37,15 +38,6 @@ def asgi(validator, **options) -> JwtAsgiMiddleware:
 
 def get(middleware, path="/api/x", authorization=None, method="GET", headers=(), **scope_options):
     return call_asgi(middleware, make_scope(path, method, headers, authorization=authorization, **scope_options))
-
-
-def wait_for(condition, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 # -- ASGI messages ---------------------------------------------------------------------------------
@@ -409,7 +401,7 @@ def test_prefetch_on_startup_warms_the_cache_without_blocking(local_issuer):
         middleware = asgi(validator, prefetch_on_startup=True)
         elapsed = run_lifespan(middleware)
         assert elapsed < 0.3  # startup did not wait for the (slow) JWKS
-        assert wait_for(lambda: validator.stats()["cached_kids"])
+        assert wait_until(lambda: validator.stats()["cached_kids"])
         assert local_issuer.fetch_count == 1
         local_issuer.stall_seconds = 0
         assert get(middleware, authorization=f"Bearer {local_issuer.mint()}").status == 200
@@ -437,7 +429,7 @@ def test_failing_prefetch_is_logged_and_startup_continues(local_issuer, caplog):
         middleware = asgi(validator, prefetch_on_startup=True)
         with caplog.at_level(logging.WARNING, logger="wristband_mw"):
             run_lifespan(middleware)
-            assert wait_for(lambda: any("prefetch" in r.getMessage() for r in caplog.records))
+            assert wait_until(lambda: any("prefetch" in r.getMessage() for r in caplog.records))
         record = next(r for r in caplog.records if "prefetch" in r.getMessage())
         assert record.levelno == logging.WARNING
         assert local_issuer.fetch_count >= 1
@@ -475,7 +467,7 @@ def test_prefetch_starts_when_the_lifespan_scope_arrives_whatever_the_app_does(l
                 await middleware({"type": "lifespan", "asgi": {"version": "3.0"}}, queue_receive([]), None)
 
         asyncio.run(asyncio.wait_for(main(), timeout=5))
-        assert wait_for(lambda: validator.stats()["cached_kids"])
+        assert wait_until(lambda: validator.stats()["cached_kids"])
         assert local_issuer.fetch_count == 1
     finally:
         validator.close()

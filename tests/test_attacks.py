@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from support.certs import x5c_certificate
-from support.encoding import JsonInput, b64url
+from support.encoding import JsonInput, b64url, with_members
 from support.tokens import forge, hmac_token, signing_input
 
 import wristband_mw.policy as policy_module
@@ -105,14 +105,6 @@ def header_of(issuer: LocalIssuer, **changes: Any) -> Dict[str, Any]:
     header: Dict[str, Any] = {"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}
     header.update(changes)
     return {k: v for k, v in header.items() if v is not None}
-
-
-def with_members(obj: Mapping[str, Any], **raw: str) -> bytes:
-    """``obj`` as JSON with extra members spelled raw (duplicates, ``NaN``, ``1e400``...)."""
-    text = json.dumps(dict(obj), separators=(",", ":"))[:-1]
-    for name, value in raw.items():
-        text += f',"{name}":{value}'
-    return (text + "}").encode("utf-8")
 
 
 def claims_without(issuer: LocalIssuer, *names: str) -> Dict[str, Any]:

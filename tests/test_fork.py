@@ -182,9 +182,9 @@ def test_a_child_forked_during_a_stalled_fetch_fetches_on_its_own(
 
 
 def test_validate_async_works_in_a_child_after_the_parent_used_it(make_issuer: Callable[..., Any]) -> None:
-    issuer: CountingIssuer = make_issuer(CountingIssuer)
     import asyncio
 
+    issuer: CountingIssuer = make_issuer(CountingIssuer)
     validator = issuer.validator(jwks_fetch_timeout=TIMEOUT)
     assert asyncio.run(validator.validate_async(issuer.mint())).is_valid  # starts the offload pool
     new_kid = issuer.rotate(keep_previous=True)

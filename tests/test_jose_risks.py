@@ -30,6 +30,7 @@ from jose import jwt as jose_jwt
 from jose.backends import cryptography_backend
 from jose.backends.cryptography_backend import CryptographyRSAKey
 from jose.exceptions import JOSEError
+from support.encoding import with_members
 from support.tokens import hmac_token
 
 import wristband_mw
@@ -287,12 +288,6 @@ HOSTILE_CLAIMS = [
 ]
 
 
-def _with_members(claims: Dict[str, Any], raw: Dict[str, str]) -> bytes:
-    base = {k: v for k, v in claims.items() if k not in raw}
-    text = json.dumps(base, separators=(",", ":"))[:-1]
-    return (text + "".join(f',"{name}":{value}' for name, value in raw.items()) + "}").encode()
-
-
 @pytest.mark.parametrize(
     "raw, jose_raises, code",
     HOSTILE_CLAIMS,
@@ -301,7 +296,7 @@ def _with_members(claims: Dict[str, Any], raw: Dict[str, str]) -> bytes:
 def test_hostile_claims_are_failed_results_not_exceptions(
     issuer: LocalIssuer, raw: Dict[str, str], jose_raises: type, code: ErrorCode
 ) -> None:
-    payload = _with_members(issuer.claims(), raw)
+    payload = with_members({k: v for k, v in issuer.claims().items() if k not in raw}, **raw)
     # python-jose, given the same claims under a key it trusts, raises past its own JOSEError.
     secret = b"shared-secret-for-the-demonstration"
     hs = hmac_token({"alg": "HS256", "typ": "JWT"}, payload, secret)

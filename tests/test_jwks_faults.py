@@ -36,6 +36,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 import urllib3
 from support.certs import issue_cert, make_ca, self_signed_cert
+from support.clock import wait_until as poll_until
 from support.fault_server import (
     FaultServer,
     abort,
@@ -427,10 +428,7 @@ def assert_unavailable(result: Any, error: str) -> None:
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.005)
+    assert poll_until(predicate, timeout), "timed out waiting"
 
 
 def failed_fetches(validator: WristbandJwtValidator) -> int:

@@ -9,7 +9,8 @@
 * :mod:`support.drive`: run a request through a middleware with hand-built environs and scopes;
 * :mod:`support.refusals`: strict checks of a refusal's shape (challenge, body, no leaks);
 * :mod:`support.adapters`: one neutral request driver per adapter, for the contract suite;
-* :mod:`support.paths`: path spellings that try to slip past a protected prefix.
+* :mod:`support.paths`: path spellings that try to slip past a protected prefix;
+* :mod:`support.net`: a free loopback port.
 
 The ``issuer`` fixture and its factory live in ``tests/conftest.py``.
 """
