@@ -5,7 +5,7 @@ Helpers shared by test modules live in the ``support`` package next to this file
 
 import contextlib
 import os
-from typing import Any, Callable, Iterator, Type
+from typing import Any, Callable, Dict, Iterator, Type
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -20,18 +20,25 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 
 # The one loopback issuer fixture (wristband_mw.testing.LocalIssuer), in three forms:
-# ``issuer`` is shared by a module's tests, ``local_issuer`` (the package's own pytest plugin)
-# is a fresh one per test, and ``make_issuer`` starts fresh ones of any kind (a subclass, options).
+# ``issuer`` is shared by a module's tests (a module overriding ``issuer_options`` gets a variant),
+# ``local_issuer`` (the package's own pytest plugin) is a fresh one per test, and ``make_issuer``
+# starts fresh ones of any kind (a subclass, options) for one test.
 
 
 @pytest.fixture(scope="module")
-def issuer() -> Iterator[Any]:
+def issuer_options() -> Dict[str, Any]:
+    """LocalIssuer's keyword arguments for ``issuer``; a module overrides this fixture for a variant."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def issuer(issuer_options: Dict[str, Any]) -> Iterator[Any]:
     """The module's shared issuer. Tests may mint, add unpublished keys, or override its JWKS and
     restore it; a test that rotates, fails or stalls the JWKS, or counts fetches from zero, takes
     ``local_issuer`` or ``make_issuer`` instead."""
     from wristband_mw.testing import LocalIssuer  # imported late: pytest_plugins loads the module first
 
-    with LocalIssuer() as shared:
+    with LocalIssuer(**issuer_options) as shared:
         yield shared
 
 

@@ -78,15 +78,14 @@ parse_json = json.loads  # bound now: a test below makes json.loads itself fail
 
 
 @pytest.fixture(scope="module")
-def issuer() -> Iterator[LocalIssuer]:
-    with LocalIssuer(issuer=ISS) as local:
-        yield local
+def issuer_options() -> Dict[str, Any]:
+    return {"issuer": ISS}  # the victim: the shared ``issuer`` fixture (conftest) under this name
 
 
 @pytest.fixture(scope="module")
-def attacker() -> Iterator[LocalIssuer]:
+def attacker(issuer_options: Dict[str, Any]) -> Iterator[LocalIssuer]:
     """Another issuer claiming the same ``iss``, with its own keys and its own JWKS server."""
-    with LocalIssuer(issuer=ISS) as local:
+    with LocalIssuer(**issuer_options) as local:
         yield local
 
 
