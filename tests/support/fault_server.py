@@ -34,6 +34,7 @@ __all__ = [
     "hang_before_headers",
     "hang_mid_body",
     "hops",
+    "oversized_with_length",
     "raw_bytes",
     "redirect",
     "respond",
