@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from support.certs import x5c_certificate
 from support.encoding import JsonInput, b64url, with_members
-from support.tokens import forge, hmac_token, signing_input
+from support.tokens import forge, header_of, hmac_token, signing_input
 
 import wristband_mw.policy as policy_module
 import wristband_mw.tokens as tokens_module
@@ -97,13 +97,6 @@ def _clean_issuer(issuer: LocalIssuer) -> Iterator[None]:
 
 
 # -- token crafting ------------------------------------------------------------------------------
-
-
-def header_of(issuer: LocalIssuer, **changes: Any) -> Dict[str, Any]:
-    """The usual header with ``changes`` applied (``None`` removes a member)."""
-    header: Dict[str, Any] = {"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}
-    header.update(changes)
-    return {k: v for k, v in header.items() if v is not None}
 
 
 def claims_without(issuer: LocalIssuer, *names: str) -> Dict[str, Any]:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.clock import T0, FakeClock, wait_until
 from support.encoding import b64url
-from support.tokens import forge, public_jwk
+from support.tokens import forge, header_of, public_jwk
 from support.validators import make_validator
 
 from wristband_mw import (
@@ -62,12 +62,6 @@ def claims_at(issuer, now=T0, **overrides):
     claims.update({"iat": int(now), "auth_time": int(now), "exp": int(now) + 1800})
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
-
-
-def header_of(issuer, **overrides):
-    header = {"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}
-    header.update(overrides)
-    return {k: v for k, v in header.items() if v is not None}
 
 
 def signed(issuer, now=T0, header=None, **claims):

@@ -16,7 +16,14 @@ from wristband_mw.testing import LocalIssuer
 
 from .encoding import JsonInput, b64url, json_bytes
 
-__all__ = ["BadToken", "bad_tokens", "forge", "hmac_token", "public_jwk", "rs256_token", "signing_input"]
+__all__ = ["BadToken", "bad_tokens", "forge", "header_of", "hmac_token", "public_jwk", "rs256_token", "signing_input"]
+
+
+def header_of(issuer: LocalIssuer, **changes: Any) -> Dict[str, Any]:
+    """The header ``issuer`` signs access tokens with, ``changes`` applied (``None`` removes a member)."""
+    header: Dict[str, Any] = {"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}
+    header.update(changes)
+    return {k: v for k, v in header.items() if v is not None}
 
 
 def signing_input(header: JsonInput, payload: JsonInput) -> str:
