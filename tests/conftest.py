@@ -1,6 +1,11 @@
-"""Shared fixtures: a real loopback issuer (wristband_mw.testing) and hypothesis profiles."""
+"""Shared fixtures: the loopback issuer (wristband_mw.testing), a validator on it, and hypothesis profiles.
 
+Helpers shared by test modules live in the ``support`` package next to this file.
+"""
+
+import contextlib
 import os
+from typing import Any, Callable, Dict, Iterator, Type
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -14,16 +19,43 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
-# Module-scoped fixtures shared by the middleware tests (test_wsgi, test_asgi); a test
-# module that defines its own issuer/validator/realm/token uses those instead.
+# The one loopback issuer fixture (wristband_mw.testing.LocalIssuer), in three forms:
+# ``issuer`` is shared by a module's tests (a module overriding ``issuer_options`` gets a variant),
+# ``local_issuer`` (the package's own pytest plugin) is a fresh one per test, and ``make_issuer``
+# starts fresh ones of any kind (a subclass, options) for one test.
 
 
 @pytest.fixture(scope="module")
-def issuer():
+def issuer_options() -> Dict[str, Any]:
+    """LocalIssuer's keyword arguments for ``issuer``; a module overrides this fixture for a variant."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def issuer(issuer_options: Dict[str, Any]) -> Iterator[Any]:
+    """The module's shared issuer. Tests may mint, add unpublished keys, or override its JWKS and
+    restore it; a test that rotates, fails or stalls the JWKS, or counts fetches from zero, takes
+    ``local_issuer`` or ``make_issuer`` instead."""
     from wristband_mw.testing import LocalIssuer  # imported late: pytest_plugins loads the module first
 
-    with LocalIssuer() as issuer:
-        yield issuer
+    with LocalIssuer(**issuer_options) as shared:
+        yield shared
+
+
+@pytest.fixture
+def make_issuer() -> Iterator[Callable[..., Any]]:
+    """``make_issuer(cls=LocalIssuer, **options)``: a started issuer, closed after the test.
+
+    Example: ``issuer = make_issuer(CountingIssuer)`` for a LocalIssuer subclass.
+    """
+    from wristband_mw.testing import LocalIssuer
+
+    with contextlib.ExitStack() as stack:
+
+        def make(cls: Type[Any] = LocalIssuer, **options: Any) -> Any:
+            return stack.enter_context(cls(**options))
+
+        yield make
 
 
 @pytest.fixture(scope="module")

@@ -1,43 +1,33 @@
-"""JwtAsgiMiddleware driven directly: hand-built scopes, recorded ASGI messages, no server."""
+"""JwtAsgiMiddleware driven directly: hand-built scopes, recorded ASGI messages, no server.
+
+What both middlewares do is tested once, on both, in test_middleware_contract.py; this file
+holds what only ASGI has: the ASGI messages, scope copies and ``user``/``auth``, root_path,
+WebSocket, lifespan and prefetch, the Remote-User header, and the event loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from mw_support import (
-    AsgiApp,
-    assert_no_leak,
-    assert_refusal,
-    bad_tokens,
-    call_asgi,
-    drive_asgi,
-    make_scope,
-    offline_validator,
-    parse_challenge,
-    queue_receive,
-)
+from support.clock import wait_until
+from support.drive import AsgiApp, call_asgi, drive_asgi, make_scope, queue_receive
+from support.paths import BYPASSES
+from support.refusals import assert_no_leak, assert_refusal
 
 from wristband_mw import (
     AnonymousUser,
     AuthCredentials,
     AuthenticatedUser,
-    ErrorCode,
-    ErrorResponse,
     JwtAsgiMiddleware,
     JWTPayload,
     get_claims,
     get_token,
 )
-from wristband_mw.policy import normalize_path
-from wristband_mw.responses import TOKEN_DESCRIPTIONS
 
 WS_RESPONSE = {"websocket.http.response": {}}
 
@@ -50,164 +40,13 @@ def get(middleware, path="/api/x", authorization=None, method="GET", headers=(),
     return call_asgi(middleware, make_scope(path, method, headers, authorization=authorization, **scope_options))
 
 
-def wait_for(condition, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+# -- ASGI messages ---------------------------------------------------------------------------------
 
 
-# -- the response table ----------------------------------------------------------------------------
-
-
-def test_no_header_gets_bare_challenge(validator, realm):
+def test_a_refusal_is_one_start_and_one_body_message(validator, realm):
     sent = get(asgi(validator))
     assert_refusal(sent, 401, None, realm)
     assert [m["type"] for m in sent.messages] == ["http.response.start", "http.response.body"]
-
-
-@pytest.mark.parametrize(
-    "authorization",
-    ["Basic dXNlcjpzZWNyZXRwYXNzd29yZA==", "Digest username=attacker-user", "Token abcdefgh", "Bearerabcdefgh"],
-)
-def test_other_scheme_gets_bare_challenge(validator, realm, authorization):
-    sent = get(asgi(validator), authorization=authorization)
-    assert_refusal(sent, 401, None, realm)
-    assert_no_leak(sent, authorization, authorization.split()[-1])
-
-
-@pytest.mark.parametrize(
-    "authorization",
-    ["Bearer", "Bearer ", "Bearer abc def", "Bearer abc!", "Bearer a=b", "Bearer\tabcdef", "Bearer a, Bearer b"],
-)
-def test_malformed_bearer_is_400_invalid_request(validator, realm, authorization):
-    sent = get(asgi(validator), authorization=authorization)
-    assert_refusal(sent, 400, "invalid_request", realm)
-
-
-def test_two_authorization_entries_are_400(issuer, validator, realm, token):
-    second = issuer.mint(sub="user-2")
-    headers = [(b"authorization", f"Bearer {token}".encode()), (b"authorization", f"Bearer {second}".encode())]
-    sent = get(asgi(validator), headers=headers)
-    assert_refusal(sent, 400, "invalid_request", realm)
-    assert "Multiple" in sent.json["error_description"]
-    assert_no_leak(sent, token, second)
-    # the same token twice, an empty one plus a good one, and mixed-case names are still two headers
-    for pair in (
-        [(b"authorization", f"Bearer {token}".encode())] * 2,
-        [(b"authorization", b""), (b"authorization", f"Bearer {token}".encode())],
-        [(b"Authorization", f"Bearer {token}".encode()), (b"authorization", f"Bearer {token}".encode())],
-    ):
-        sent = get(asgi(validator), headers=pair)
-        assert sent.status == 400 and not sent.app_called
-
-
-def test_each_validation_failure_is_401_invalid_token(issuer, validator, realm):
-    middleware = asgi(validator)
-    for bad in bad_tokens(issuer):
-        sent = get(middleware, authorization=f"Bearer {bad.token}")
-        assert_refusal(sent, 401, "invalid_token", realm)
-        assert sent.json["error_description"] == TOKEN_DESCRIPTIONS[bad.code], bad.name
-        assert_no_leak(sent, bad.token, *bad.attacker_values)
-
-
-def test_missing_scope_is_403_with_scope_attribute(issuer, validator, realm):
-    token = issuer.mint(scope="openid")
-    sent = get(asgi(validator, required_scopes=["a", "b"]), authorization=f"Bearer {token}")
-    params = assert_refusal(sent, 403, "insufficient_scope", realm)
-    assert params["scope"] == "a b"
-    assert_no_leak(sent, token)
-
-
-def test_keys_unavailable_is_503(local_issuer):
-    local_issuer.failing = True
-    validator = local_issuer.validator()
-    try:
-        token = local_issuer.mint()
-        sent = get(asgi(validator), authorization=f"Bearer {token}")
-        assert_refusal(sent, 503, None)
-        assert local_issuer.fetch_count >= 1
-        assert_no_leak(sent, token)
-    finally:
-        validator.close()
-
-
-def test_realm_is_quoted_and_escaped(validator):
-    realm = 'say "hi" \\ there'
-    sent = get(asgi(validator, realm=realm), authorization="Bearer")
-    challenge = sent.header("WWW-Authenticate")
-    assert challenge.startswith('Bearer realm="say \\"hi\\" \\\\ there", error="invalid_request"')
-    assert parse_challenge(challenge)[1]["realm"] == realm
-
-
-def test_default_realm_is_issuer_host():
-    assert_refusal(get(asgi(offline_validator())), 401, None, "auth.example.com")
-
-
-def test_valid_token_reaches_app(validator, token):
-    sent = get(asgi(validator), authorization=f"Bearer {token}")
-    assert (sent.status, sent.body, sent.app_called) == (200, b"app", True)
-
-
-@pytest.mark.parametrize("scheme", [b"bearer", b"BEARER", b"bEaReR"])
-def test_scheme_is_case_insensitive(validator, token, scheme):
-    sent = get(asgi(validator), headers=[(b"authorization", scheme + b" " + token.encode())])
-    assert sent.status == 200
-
-
-def test_header_name_case_is_ignored(validator, token):
-    sent = get(asgi(validator), headers=[(b"Authorization", f"Bearer {token}".encode())])
-    assert sent.status == 200
-
-
-# -- header parsing --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        b"Bearer caf\xe9",
-        b"Bearer \xff\xfe\xfd",
-        "Bearer caf\u00e9-utf8".encode(),
-        "Bearer \u4f60\u597d".encode(),
-        b"\xe9\xe9",
-        b"Bearer\xa0abcdef",
-        b"Bearer a\x00b",
-    ],
-)
-def test_latin1_and_non_ascii_header_bytes(validator, value):
-    sent = get(asgi(validator), headers=[(b"authorization", value)])
-    assert sent.status in (400, 401) and not sent.app_called
-    assert sent.header("Content-Type") == "application/json"
-    assert value not in sent.body
-
-
-@pytest.mark.parametrize(
-    ("value", "status"),
-    [
-        (b"Bearer " + b"a" * 100_000, 401),
-        (b"Bearer " + b"a" * 8200, 401),
-        (b"X" * 100_000, 401),
-        (b"Bearer " + b"\xff" * 20_000, 401),
-        (b"Bearer " + b"a" * 5000 + b"!", 400),
-    ],
-)
-def test_very_long_headers(validator, value, status):
-    sent = get(asgi(validator), headers=[(b"authorization", value)])
-    assert sent.status == status and not sent.app_called
-    assert len(sent.body) < 200
-
-
-_PROPERTY_MW = JwtAsgiMiddleware(AsgiApp(), offline_validator(), protect=["/api"], exempt=["/x"])
-
-
-@given(st.lists(st.binary(max_size=40), min_size=1, max_size=3))
-def test_property_any_header_bytes_are_refused_cleanly(values):
-    sent = get(_PROPERTY_MW, headers=[(b"authorization", value) for value in values])
-    assert sent.status in (400, 401) and not sent.app_called
-    assert parse_challenge(sent.header("WWW-Authenticate"))[0] == "Bearer"
 
 
 # -- claims placement ------------------------------------------------------------------------------
@@ -261,128 +100,21 @@ def test_valid_token_replaces_a_forged_upstream_user(validator, token):
     assert isinstance(sent.seen["wristband_mw.claims"], JWTPayload)
 
 
-# -- options ---------------------------------------------------------------------------------------
-
-
-def test_protect_defaults_to_everything(validator):
-    middleware = asgi(validator)
-    for path in ["/", "/health", "/static/x.js"]:
-        assert get(middleware, path=path).status == 401
-
-
-def test_protect_and_exempt(validator, token):
-    middleware = asgi(validator, protect=["/api"], exempt=["/api/health"])
-    assert get(middleware, path="/api/x").status == 401
-    assert get(middleware, path="/api").status == 401
-    assert get(middleware, path="/apix").status == 200
-    assert get(middleware, path="/api/health").status == 200
-    assert get(middleware, path="/api/healthz").status == 401
-    assert get(middleware, path="/api/x", authorization=f"Bearer {token}").status == 200
-
-
-def test_exempt_methods(validator):
-    middleware = asgi(validator, exempt_methods=["HEAD"])
-    assert get(middleware, method="HEAD").status == 200
-    assert get(middleware, method="GET").status == 401
-
-
-def test_cors_preflight(validator):
-    middleware = asgi(validator)
-    origin = (b"origin", b"https://app.example")
-    acrm = (b"access-control-request-method", b"POST")
-    assert get(middleware, method="OPTIONS", headers=[origin, acrm]).status == 200
-    assert get(middleware, method="OPTIONS", headers=[origin]).status == 401
-    assert get(middleware, method="OPTIONS", headers=[acrm]).status == 401
-    assert get(middleware, method="OPTIONS", headers=[origin, origin]).status == 401
-    assert get(middleware, method="OPTIONS").status == 401
-    assert get(middleware, method="GET", headers=[origin, acrm]).status == 401
-    assert get(asgi(validator, cors_preflight=False), method="OPTIONS", headers=[origin, acrm]).status == 401
-
-
-def test_scopes_longest_prefix_wins(issuer, validator):
-    middleware = asgi(validator, protect=["/api"], scopes={"/api/admin": ["admin"], "/api/admin/super": ["root"]})
-    admin = f"Bearer {issuer.mint(scope='admin')}"
-    root = f"Bearer {issuer.mint(scope='root')}"
-    assert get(middleware, "/api/admin/x", admin).status == 200
-    assert get(middleware, "/api/admin/x", root).status == 403
-    assert get(middleware, "/api/admin/super/x", root).status == 200
-    assert get(middleware, "/api/admin/super/x", admin).status == 403
-
-
-def test_optional(validator, token):
-    middleware = asgi(validator, optional=True, required_scopes=["admin"])
-    sent = get(middleware)
-    assert sent.status == 200 and "wristband_mw.claims" not in sent.seen
-    assert sent.seen["user"].is_authenticated is False
-    assert get(middleware, authorization="Bearer abc.def.ghi").status == 401
-    assert get(middleware, authorization="Bearer a b").status == 400
-    good = get(middleware, authorization=f"Bearer {token}")
-    assert good.status == 200 and good.seen["user"].identity == "user-1"
-
-
-def test_on_error_hook_receives_failure_and_scope(issuer, validator):
-    calls = []
-
-    def on_error(failure, scope):
-        calls.append((failure, scope))
-        return ErrorResponse(failure.status, [("Content-Type", "text/plain")], f"custom {failure.error}".encode())
-
-    middleware = asgi(validator, on_error=on_error)
-    scope = make_scope("/api/x", authorization=f"Bearer {issuer.mint(exp_in=-5)}")
-    sent = call_asgi(middleware, scope)
-    assert (sent.status, sent.body) == (401, b"custom invalid_token")
-    assert sent.header("content-type") == "text/plain"
-    failure, seen = calls[-1]
-    assert seen is scope
-    status, error, description, code = failure
-    assert (status, error, code) == (401, "invalid_token", ErrorCode.EXPIRED)
-    assert description == TOKEN_DESCRIPTIONS[ErrorCode.EXPIRED]
-    # called again for every refusal (its answer is not memoised)
-    assert get(middleware).body == b"custom None"
-    assert len(calls) == 2
-
-
-@pytest.mark.parametrize(
-    "hook",
-    [
-        lambda failure, scope: 1 / 0,
-        lambda failure, scope: "nonsense",
-        lambda failure, scope: (401, [("X-Euro", "\u20ac")], b""),
-        lambda failure, scope: (401, [("X-Evil", "a\nb")], b""),
-    ],
-)
-def test_broken_on_error_hook_falls_back_to_default(validator, realm, hook, caplog):
-    with caplog.at_level(logging.ERROR, logger="wristband_mw"):
-        sent = get(asgi(validator, on_error=hook))
-    assert_refusal(sent, 401, None, realm)
-    assert any("on_error" in record.getMessage() for record in caplog.records)
+# -- ASGI-only options (the shared ones: test_middleware_contract.py) -------------------------------
 
 
 @pytest.mark.parametrize(
     ("options", "words"),
     [
-        ({"protect": "/api"}, "lists"),
-        ({"exempt": ["health"]}, "starting with"),
-        ({"required_scopes": [""]}, "required_scopes"),
-        ({"optional": "no"}, "optional"),
-        ({"on_error": "x"}, "on_error"),
-        ({"realm": ""}, "realm"),
         ({"websocket_query_param": ""}, "websocket_query_param"),
         ({"websocket_query_param": 5}, "websocket_query_param"),
         ({"prefetch_on_startup": "yes"}, "prefetch_on_startup"),
         ({"remote_user_header": 1}, "remote_user_header"),
     ],
 )
-def test_constructor_rejects_bad_options(validator, options, words):
+def test_constructor_rejects_bad_asgi_only_options(validator, options, words):
     with pytest.raises(ValueError, match=words):
         asgi(validator, **options)
-
-
-def test_constructor_rejects_bad_app_and_validator(validator):
-    with pytest.raises(ValueError, match="ASGI"):
-        JwtAsgiMiddleware("app", validator)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="validator"):
-        JwtAsgiMiddleware(AsgiApp(), None)  # type: ignore[arg-type]
 
 
 # -- paths -----------------------------------------------------------------------------------------
@@ -402,46 +134,12 @@ def test_path_is_matched_below_root_path(validator):
     assert get(middleware, path="/api/x", root_path="/ap").status == 401  # not a segment boundary
 
 
-BYPASSES = [
-    "//api/x",
-    "/api//x",
-    "/api/./x",
-    "/./api",
-    "/x/../api/x",
-    "/../api/x",
-    "/api/x/..",
-    "/api/..",
-    "/api/x/../..",
-    "/api/",
-    "/api%2Fx",
-    "/%61pi/x",
-    "/%2Fapi",
-    "/x/%2e%2e/api/x",
-]
-
-
-@pytest.mark.parametrize("path", BYPASSES)
-def test_bypass_attempts_are_refused(validator, path):
-    sent = get(asgi(validator, protect=["/api"], exempt=["/x"]), path=path)
-    assert sent.status == 401 and not sent.app_called, path
-
-
 @pytest.mark.parametrize("path", BYPASSES)
 def test_bypass_attempts_over_websocket_are_refused(validator, path):
     middleware = asgi(validator, protect=["/api"], exempt=["/x"])
     sent = call_asgi(middleware, make_scope(path, type="websocket"))
     assert not sent.app_called
     assert sent.messages[0]["type"] == "websocket.close"
-
-
-@given(st.lists(st.sampled_from(["api", ".", "..", "", "%2F", "x", "%2e%2e", "%61pi"]), max_size=8), st.booleans())
-def test_property_protected_paths_need_a_token(segments, joined):
-    path = "/" + ("/" if joined else "").join(segments)
-    sent = get(_PROPERTY_MW, path=path)
-    for spelling in (normalize_path(path), normalize_path(unquote(path))):
-        if spelling == "/api" or spelling.startswith("/api/"):
-            assert sent.status == 401 and not sent.app_called, path
-    assert sent.status in (200, 401)
 
 
 # -- scope types -----------------------------------------------------------------------------------
@@ -703,7 +401,7 @@ def test_prefetch_on_startup_warms_the_cache_without_blocking(local_issuer):
         middleware = asgi(validator, prefetch_on_startup=True)
         elapsed = run_lifespan(middleware)
         assert elapsed < 0.3  # startup did not wait for the (slow) JWKS
-        assert wait_for(lambda: validator.stats()["cached_kids"])
+        assert wait_until(lambda: validator.stats()["cached_kids"])
         assert local_issuer.fetch_count == 1
         local_issuer.stall_seconds = 0
         assert get(middleware, authorization=f"Bearer {local_issuer.mint()}").status == 200
@@ -731,7 +429,7 @@ def test_failing_prefetch_is_logged_and_startup_continues(local_issuer, caplog):
         middleware = asgi(validator, prefetch_on_startup=True)
         with caplog.at_level(logging.WARNING, logger="wristband_mw"):
             run_lifespan(middleware)
-            assert wait_for(lambda: any("prefetch" in r.getMessage() for r in caplog.records))
+            assert wait_until(lambda: any("prefetch" in r.getMessage() for r in caplog.records))
         record = next(r for r in caplog.records if "prefetch" in r.getMessage())
         assert record.levelno == logging.WARNING
         assert local_issuer.fetch_count >= 1
@@ -769,7 +467,7 @@ def test_prefetch_starts_when_the_lifespan_scope_arrives_whatever_the_app_does(l
                 await middleware({"type": "lifespan", "asgi": {"version": "3.0"}}, queue_receive([]), None)
 
         asyncio.run(asyncio.wait_for(main(), timeout=5))
-        assert wait_for(lambda: validator.stats()["cached_kids"])
+        assert wait_until(lambda: validator.stats()["cached_kids"])
         assert local_issuer.fetch_count == 1
     finally:
         validator.close()
@@ -852,18 +550,7 @@ def test_concurrent_requests_share_one_fetch_while_the_loop_runs(local_issuer):
     assert local_issuer.fetch_count == 1
 
 
-def test_error_body_is_valid_json_for_every_status(issuer, validator):
-    bodies = [
-        get(asgi(validator)).body,
-        get(asgi(validator), authorization="Bearer").body,
-        get(asgi(validator), authorization=f"Bearer {issuer.mint(exp_in=-5)}").body,
-        get(asgi(validator, required_scopes=["zzz"]), authorization=f"Bearer {issuer.mint()}").body,
-    ]
-    for body in bodies:
-        assert set(json.loads(body)) == {"error", "error_description"}
-
-
-# -- root_path spellings and control characters (the policy decides; this checks the wiring) ------
+# -- root_path spellings (the policy decides; this checks the wiring) ----------------------------
 
 
 def test_root_path_spellings_litestar_and_starlette(validator, issuer, realm):
@@ -876,12 +563,3 @@ def test_root_path_spellings_litestar_and_starlette(validator, issuer, realm):
         sent = get(middleware, path=admin, root_path=root_path, authorization=f"Bearer {token}")
         assert_refusal(sent, 403, "insufficient_scope", realm)
     assert get(middleware, path="/mnt/public", root_path="/mnt").status == 200
-
-
-@pytest.mark.parametrize("path", ["/api\n", "/api/admin\n", "/api%0A", "/health\r", "/health\x00", "/x\t", "/api\x85"])
-def test_control_characters_in_path_are_400_before_the_app(validator, token, realm, path):
-    middleware = asgi(validator, protect=["/api"], exempt=["/health"], optional=True)
-    for authorization in (None, f"Bearer {token}"):
-        sent = get(middleware, path=path, authorization=authorization)
-        assert_refusal(sent, 400, "invalid_request", realm)
-        assert "control characters" in sent.json["error_description"]

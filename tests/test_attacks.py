@@ -37,23 +37,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import datetime
-import hashlib
-import hmac
 import io
 import json
 import logging
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
+from support.certs import x5c_certificate
+from support.encoding import JsonInput, b64url, with_members
+from support.tokens import forge, header_of, hmac_token, signing_input
 
 import wristband_mw.flow as flow_module
 import wristband_mw.tokens as tokens_module
@@ -68,12 +66,11 @@ from wristband_mw import (
 )
 from wristband_mw.bearer import is_b64token
 from wristband_mw.responses import TOKEN_DESCRIPTIONS
-from wristband_mw.testing import LocalIssuer, b64url
+from wristband_mw.testing import LocalIssuer
 
 ISS = "https://auth.example.com"
 AUDIENCE = "orders-api"
 
-JsonInput = Union[Mapping[str, Any], bytes, str]
 parse_json = json.loads  # bound now: a test below makes json.loads itself fail
 
 
@@ -81,15 +78,14 @@ parse_json = json.loads  # bound now: a test below makes json.loads itself fail
 
 
 @pytest.fixture(scope="module")
-def issuer() -> Iterator[LocalIssuer]:
-    with LocalIssuer(issuer=ISS) as local:
-        yield local
+def issuer_options() -> Dict[str, Any]:
+    return {"issuer": ISS}  # the victim: the shared ``issuer`` fixture (conftest) under this name
 
 
 @pytest.fixture(scope="module")
-def attacker() -> Iterator[LocalIssuer]:
+def attacker(issuer_options: Dict[str, Any]) -> Iterator[LocalIssuer]:
     """Another issuer claiming the same ``iss``, with its own keys and its own JWKS server."""
-    with LocalIssuer(issuer=ISS) as local:
+    with LocalIssuer(**issuer_options) as local:
         yield local
 
 
@@ -103,47 +99,11 @@ def _clean_issuer(issuer: LocalIssuer) -> Iterator[None]:
 # -- token crafting ------------------------------------------------------------------------------
 
 
-def header_of(issuer: LocalIssuer, **changes: Any) -> Dict[str, Any]:
-    """The usual header with ``changes`` applied (``None`` removes a member)."""
-    header: Dict[str, Any] = {"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}
-    header.update(changes)
-    return {k: v for k, v in header.items() if v is not None}
-
-
-def json_bytes(value: JsonInput) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    return json.dumps(dict(value), separators=(",", ":")).encode("utf-8")
-
-
-def signing_input(header: JsonInput, payload: JsonInput) -> str:
-    return f"{b64url(json_bytes(header))}.{b64url(json_bytes(payload))}"
-
-
-def with_members(obj: Mapping[str, Any], **raw: str) -> bytes:
-    """``obj`` as JSON with extra members spelled raw (duplicates, ``NaN``, ``1e400``...)."""
-    text = json.dumps(dict(obj), separators=(",", ":"))[:-1]
-    for name, value in raw.items():
-        text += f',"{name}":{value}'
-    return (text + "}").encode("utf-8")
-
-
 def claims_without(issuer: LocalIssuer, *names: str) -> Dict[str, Any]:
     claims = issuer.claims()
     for name in names:
         claims.pop(name, None)
     return claims
-
-
-_HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
-
-
-def hmac_token(header: JsonInput, payload: JsonInput, secret: bytes, alg: str) -> str:
-    si = signing_input(header, payload)
-    mac = hmac.new(secret, si.encode("ascii"), _HMAC_HASHES[alg]).digest()
-    return f"{si}.{b64url(mac)}"
 
 
 def pss_token(private_key: rsa.RSAPrivateKey, header: JsonInput, payload: JsonInput) -> str:
@@ -159,10 +119,6 @@ def es256_token(header: JsonInput, payload: JsonInput) -> str:
     return f"{si}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
-def unsigned(header: JsonInput, payload: JsonInput, signature: bytes = b"") -> str:
-    return f"{signing_input(header, payload)}.{b64url(signature)}"
-
-
 def public_key_forms(issuer: LocalIssuer) -> Dict[str, bytes]:
     """The issuer's public key in every form a confused verifier might take as an HMAC secret."""
     public = issuer.private_key.public_key()
@@ -176,23 +132,6 @@ def public_key_forms(issuer: LocalIssuer) -> Dict[str, bytes]:
         "jwk-json": json.dumps(issuer.jwks()["keys"][0]).encode("utf-8"),
         "jwks-json": json.dumps(issuer.jwks()).encode("utf-8"),
     }
-
-
-def self_signed_cert_b64(key: rsa.RSAPrivateKey) -> str:
-    """A real X.509 certificate for ``key`` (standard base64 DER, as ``x5c`` carries it)."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "auth.example.com")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii")
 
 
 def serve_jwks(issuer: LocalIssuer, keys: Sequence[Mapping[str, Any]]) -> None:
@@ -450,7 +389,7 @@ def test_the_issuer_itself_is_accepted(issuer: LocalIssuer) -> None:
 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
 def test_alg_none_with_empty_signature(issuer: LocalIssuer, alg: str) -> None:
-    token = unsigned(header_of(issuer, alg=alg), issuer.claims())
+    token = forge(header_of(issuer, alg=alg), issuer.claims(), b"")
     assert token.endswith(".")
     assert_refused(issuer, token, ErrorCode.DISALLOWED_ALGORITHM)
 
@@ -469,7 +408,7 @@ def test_alg_none_with_a_real_signature_still_refused(issuer: LocalIssuer) -> No
 
 
 def test_missing_alg(issuer: LocalIssuer) -> None:
-    assert_refused(issuer, unsigned(header_of(issuer, alg=None), issuer.claims()), ErrorCode.DISALLOWED_ALGORITHM)
+    assert_refused(issuer, forge(header_of(issuer, alg=None), issuer.claims(), b""), ErrorCode.DISALLOWED_ALGORITHM)
 
 
 @pytest.mark.parametrize("alg", [["RS256"], {"RS256": 1}, 256, True, "rs256", "RS256 ", "RS256\u0000"])
@@ -584,7 +523,7 @@ def test_jwk_alg_restriction_with_several_algorithms_allowed(issuer: LocalIssuer
 def test_pem_and_openssh_key_material_in_a_jwks_is_skipped(issuer: LocalIssuer) -> None:
     forms = public_key_forms(issuer)
     pem, ssh = forms["pem-spki"].decode(), forms["openssh"].decode()
-    cert, der_body = self_signed_cert_b64(issuer.private_key), base64.encodebytes(forms["der-spki"]).decode()
+    cert, der_body = x5c_certificate(issuer.private_key), base64.encodebytes(forms["der-spki"]).decode()
     good = issuer.jwks()["keys"][0]
     hostile = [
         {"kty": "RSA", "kid": "pem-in-n", "use": "sig", "alg": "RS256", "n": pem, "e": "AQAB"},
@@ -619,12 +558,12 @@ def _attacker_headers(attacker: LocalIssuer) -> Dict[str, Dict[str, Any]]:
     return {
         "jku": {"jku": attacker.jwks_url},
         "x5u": {"x5u": attacker.jwks_url},
-        "x5c": {"x5c": [self_signed_cert_b64(attacker.private_key)]},
+        "x5c": {"x5c": [x5c_certificate(attacker.private_key)]},
         "jwk": {"jwk": public_jwk},
         "all": {
             "jku": attacker.jwks_url,
             "x5u": attacker.jwks_url,
-            "x5c": [self_signed_cert_b64(attacker.private_key)],
+            "x5c": [x5c_certificate(attacker.private_key)],
             "jwk": public_jwk,
         },
     }
@@ -1275,7 +1214,7 @@ def test_bearer_followed_by_several_spaces(
     value = bearer_header(token, separator)
     assert wsgi_request(validator, value).status == 200
     assert asgi_request(validator, [(b"authorization", value.encode())]).status == 200
-    forged = unsigned(header_of(issuer, alg="none"), issuer.claims())
+    forged = forge(header_of(issuer, alg="none"), issuer.claims(), b"")
     forged_value = bearer_header(forged, separator)
     _assert_http_refusal(wsgi_request(validator, forged_value), 401, "invalid_token", forged)
     forged_headers = [(b"authorization", forged_value.encode())]
@@ -1288,7 +1227,7 @@ def test_token_in_header_and_query_string_over_http(issuer: LocalIssuer, validat
     The header decides alone: a good header with junk in the query passes, a good
     token in the query with no header is a missing credential.
     """
-    good, forged = issuer.mint(), unsigned(header_of(issuer, alg="none"), issuer.claims())
+    good, forged = issuer.mint(), forge(header_of(issuer, alg="none"), issuer.claims(), b"")
     header = [(b"authorization", f"Bearer {good}".encode())]
     assert wsgi_request(validator, f"Bearer {good}", query=f"access_token={forged}").status == 200
     assert asgi_request(validator, header, query=f"access_token={forged}".encode()).status == 200
@@ -1318,7 +1257,7 @@ def test_token_in_header_and_query_string_over_websocket(issuer: LocalIssuer, va
     _assert_http_refusal(twice, 400, "invalid_request", good)
     assert asgi_request(validator, query=query, **ws).status == 101  # the query alone
     assert asgi_request(validator, header, **ws).status == 101  # the header alone
-    forged = unsigned(header_of(issuer, alg="none"), issuer.claims())
+    forged = forge(header_of(issuer, alg="none"), issuer.claims(), b"")
     _assert_http_refusal(
         asgi_request(validator, query=f"access_token={forged}".encode(), **ws), 401, "invalid_token", forged
     )

@@ -12,9 +12,9 @@ import threading
 import time
 
 import pytest
-from core_support import FakeClock
 from hypothesis import given
 from hypothesis import strategies as st
+from support.clock import FakeClock
 
 from wristband_mw.cache import FrequencySketch, LRUCache, TinyLfuCache
 

@@ -11,8 +11,8 @@ import threading
 import time
 
 import pytest
-from core_support import T0, FakeClock
 from cryptography.hazmat.primitives.asymmetric import rsa
+from support.clock import T0, FakeClock
 
 from wristband_mw import ErrorCode, WristbandJwtValidatorConfig, create_wristband_jwt_validator
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 import pytest
-from mw_support import AsgiApp, WsgiApp, call_asgi, call_wsgi, make_environ, make_scope
+from support.drive import AsgiApp, WsgiApp, call_asgi, call_wsgi, make_environ, make_scope
 
 from wristband_mw import (
     AnonymousUser,

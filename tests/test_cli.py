@@ -15,17 +15,12 @@ import urllib.error
 import urllib.request
 
 import pytest
+from support.net import free_port
 
 from wristband_mw import decode_unverified
 from wristband_mw.testing import LocalIssuer
 
 CLI = [sys.executable, "-m", "wristband_mw"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -96,12 +91,6 @@ def stop(process):
 
 
 # -- check ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def issuer():
-    with LocalIssuer() as local:
-        yield local
 
 
 def check_args(issuer):

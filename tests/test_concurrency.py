@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import random
 import sys
@@ -11,9 +10,9 @@ import threading
 import time
 
 import pytest
-from core_support import b64u
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
+from support.encoding import b64url, b64url_decode
+from support.tokens import rs256_token
 
 from wristband_mw import ErrorCode
 
@@ -46,17 +45,14 @@ def stranger():
 
 
 def forged_token(issuer, kid, stranger, sub):
-    header = b64u(json.dumps({"kid": kid, "typ": "at+JWT", "alg": "RS256"}))
-    payload = b64u(json.dumps(issuer.claims(sub=sub)))
-    signature = stranger.sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{header}.{payload}.{b64u(signature)}"
+    return rs256_token(stranger, {"kid": kid, "typ": "at+JWT", "alg": "RS256"}, issuer.claims(sub=sub))
 
 
 def tampered_token(token):
     header, payload, signature = token.split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims = json.loads(b64url_decode(payload))
     claims["sub"] = "admin"
-    return f"{header}.{b64u(json.dumps(claims))}.{signature}"
+    return f"{header}.{b64url(json.dumps(claims))}.{signature}"
 
 
 class Scenario:

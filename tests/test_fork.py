@@ -103,13 +103,8 @@ def fetches(validator: WristbandJwtValidator) -> int:
     return int(stats["jwks_fetches_ok"]) + int(stats["jwks_fetches_failed"])
 
 
-@pytest.fixture
-def issuer() -> Any:
-    with CountingIssuer() as local:
-        yield local
-
-
-def test_children_keep_warm_keys_and_fetch_on_their_own_connections(issuer: CountingIssuer) -> None:
+def test_children_keep_warm_keys_and_fetch_on_their_own_connections(make_issuer: Callable[..., Any]) -> None:
+    issuer: CountingIssuer = make_issuer(CountingIssuer)
     validator = issuer.validator(jwks_fetch_timeout=TIMEOUT)
     validator.prefetch()  # the master warms up, keeping a pooled keep-alive connection
     known = issuer.mint()
@@ -152,7 +147,10 @@ def test_children_keep_warm_keys_and_fetch_on_their_own_connections(issuer: Coun
 
 
 @pytest.mark.parametrize("parent_fetch", ["cold start", "unknown kid"])
-def test_a_child_forked_during_a_stalled_fetch_fetches_on_its_own(issuer: CountingIssuer, parent_fetch: str) -> None:
+def test_a_child_forked_during_a_stalled_fetch_fetches_on_its_own(
+    make_issuer: Callable[..., Any], parent_fetch: str
+) -> None:
+    issuer: CountingIssuer = make_issuer(CountingIssuer)
     validator = issuer.validator(jwks_fetch_timeout=TIMEOUT)
     if parent_fetch == "unknown kid":
         validator.prefetch()
@@ -183,9 +181,10 @@ def test_a_child_forked_during_a_stalled_fetch_fetches_on_its_own(issuer: Counti
     validator.close()
 
 
-def test_validate_async_works_in_a_child_after_the_parent_used_it(issuer: CountingIssuer) -> None:
+def test_validate_async_works_in_a_child_after_the_parent_used_it(make_issuer: Callable[..., Any]) -> None:
     import asyncio
 
+    issuer: CountingIssuer = make_issuer(CountingIssuer)
     validator = issuer.validator(jwks_fetch_timeout=TIMEOUT)
     assert asyncio.run(validator.validate_async(issuer.mint())).is_valid  # starts the offload pool
     new_kid = issuer.rotate(keep_previous=True)

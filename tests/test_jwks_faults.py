@@ -1,6 +1,6 @@
 """JWKS fault injection against real loopback servers (issue 6, "JWKS faults").
 
-Every fault is served by :class:`fault_server.FaultServer` on 127.0.0.1: refused
+Every fault is served by :class:`support.fault_server.FaultServer` on 127.0.0.1: refused
 connections, resets, 500s, a server that never answers, one that hangs mid-body, a
 slow-loris trickle, bodies over the 1 MiB cap (declared, chunked and close-delimited),
 invalid JSON, unusable and duplicate keys, redirects (to http, loops, to bad TLS) and
@@ -35,7 +35,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 import urllib3
-from fault_server import (
+from support.certs import issue_cert, make_ca, self_signed_cert
+from support.clock import wait_until as poll_until
+from support.fault_server import (
     FaultServer,
     abort,
     chunked_flood,
@@ -43,13 +45,10 @@ from fault_server import (
     hang_before_headers,
     hang_mid_body,
     hops,
-    issue_cert,
-    make_ca,
     oversized_with_length,
     raw_bytes,
     redirect,
     respond,
-    self_signed_cert,
     silent,
     trickle,
     trickle_headers,
@@ -429,10 +428,7 @@ def assert_unavailable(result: Any, error: str) -> None:
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.005)
+    assert poll_until(predicate, timeout), "timed out waiting"
 
 
 def failed_fetches(validator: WristbandJwtValidator) -> int:

@@ -4,8 +4,6 @@ single-flight, refresh-ahead, stale-if-error, failures, timeouts and the cache b
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import json
 import logging
 import socket
@@ -16,12 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import urllib3
-from core_support import FakeClock, make_validator, wait_until
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from fault_server import FaultServer, respond
+from support.certs import issue_cert, make_ca
+from support.clock import FakeClock, wait_until
+from support.fault_server import FaultServer, respond
+from support.validators import make_validator
 
 from wristband_mw import ErrorCode, JwksError, WristbandJwtValidatorConfig, create_wristband_jwt_validator
 from wristband_mw.jwks import JwksClient
@@ -612,33 +608,15 @@ def test_redirect_to_plain_http_is_refused_without_contacting_it(local_issuer):
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
+    """A certificate for 127.0.0.1 from a CA nobody trusts by default: (CA file, server cert, server key)."""
     directory = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return str(cert_path), str(key_path)
+    ca_files, ca_cert, ca_key = make_ca(directory)
+    server = issue_cert(directory, "server", ca_cert, ca_key, hosts=("127.0.0.1",))
+    return str(ca_files.cert), str(server.cert), str(server.key)
 
 
 def test_tls_is_verified(local_issuer, tls_files):
-    cert_path, key_path = tls_files
+    ca_path, cert_path, key_path = tls_files
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     server = _Server(
@@ -646,15 +624,15 @@ def test_tls_is_verified(local_issuer, tls_files):
     )
     url = f"https://127.0.0.1:{server.port}/api/v1/oauth2/jwks"
     try:
-        # The default client verifies certificates: a self-signed one is refused.
+        # The default client verifies certificates: one from an unknown CA is refused.
         untrusting = make_validator(local_issuer, jwks_url=url, jwks_fetch_timeout=2)
         result = untrusting.validate(local_issuer.mint())
         assert result.error is ErrorCode.KEYS_UNAVAILABLE
         assert "SSL" in result.error_message or "certificate" in result.error_message.lower()
         untrusting.close()
-        # Trusting that certificate, the same endpoint works.
+        # Trusting that CA, the same endpoint works.
         config = WristbandJwtValidatorConfig(issuer=local_issuer.issuer, jwks_url=url)
-        pool = urllib3.PoolManager(ca_certs=cert_path, cert_reqs="CERT_REQUIRED")
+        pool = urllib3.PoolManager(ca_certs=ca_path, cert_reqs="CERT_REQUIRED")
         client = JwksClient(url, config.algorithms, 2.0, pool=pool)
         trusting = create_wristband_jwt_validator(config, jwks_client=client)
         assert_valid(trusting.validate(local_issuer.mint()))

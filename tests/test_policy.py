@@ -7,7 +7,7 @@ from urllib.parse import unquote
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mw_support import offline_validator
+from support.validators import offline_validator
 
 from wristband_mw import ErrorCode, JWTPayload, JwtValidationResult
 from wristband_mw.policy import REFUSED, AccessPolicy, Guard, asgi_path_spellings, normalize_path, wsgi_path_spellings

@@ -7,7 +7,7 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mw_support import parse_challenge
+from support.refusals import parse_challenge
 
 from wristband_mw import AuthFailure, ErrorCode, ErrorResponse, default_error_response
 from wristband_mw.responses import TOKEN_DESCRIPTIONS, FailureFactory, challenge, quote_header_value

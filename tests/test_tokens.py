@@ -6,14 +6,14 @@ import base64
 import json
 
 import pytest
-from core_support import b64u, forge
 from hypothesis import given
 from hypothesis import strategies as st
+from support.encoding import b64url
+from support.tokens import forge, header_of
 
 from wristband_mw import ErrorCode, WristbandJwtValidatorConfig, create_wristband_jwt_validator
 from wristband_mw import tokens as tokens_module
 from wristband_mw.payload import FrozenDict, FrozenList
-from wristband_mw.testing import LocalIssuer
 from wristband_mw.tokens import (
     MAX_INT_CHARS,
     MAX_JSON_COMMAS,
@@ -31,22 +31,10 @@ ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 @pytest.fixture(scope="module")
-def issuer():
-    with LocalIssuer() as local:
-        yield local
-
-
-@pytest.fixture(scope="module")
 def validator(issuer):
     # Static keys: these tests never need the network.
     config = WristbandJwtValidatorConfig(issuer=issuer.issuer, jwks=issuer.jwks())
     return create_wristband_jwt_validator(config)
-
-
-def header_for(issuer, **extra):
-    header = {"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}
-    header.update(extra)
-    return header
 
 
 def assert_malformed(validator, token, message="Invalid JWT encoding"):
@@ -76,7 +64,7 @@ def test_b64url_decode_refuses_non_canonical(segment):
 
 @given(st.binary(max_size=64))
 def test_b64url_round_trip_and_single_spelling(data):
-    segment = b64u(data)
+    segment = b64url(data)
     assert b64url_decode(segment) == data
     if len(segment) % 4 in (2, 3):
         # every other last character spells the same bytes with non-zero padding bits: refused
@@ -161,10 +149,6 @@ def test_non_zero_trailing_bits_refused_in_each_segment(issuer, validator):
 # -- strict JSON ---------------------------------------------------------------------------------
 
 
-def raw_token(header: bytes, payload: bytes) -> str:
-    return f"{b64u(header)}.{b64u(payload)}.{b64u(b'x' * 256)}"
-
-
 @pytest.mark.parametrize(
     "header",
     [
@@ -174,7 +158,7 @@ def raw_token(header: bytes, payload: bytes) -> str:
     ],
 )
 def test_duplicate_header_members_refused(validator, header):
-    assert_malformed(validator, raw_token(header, b'{"sub":"x"}'))
+    assert_malformed(validator, forge(header, b'{"sub":"x"}', b"x" * 256))
 
 
 @pytest.mark.parametrize(
@@ -187,29 +171,29 @@ def test_duplicate_header_members_refused(validator, header):
     ],
 )
 def test_duplicate_payload_members_refused(issuer, validator, payload):
-    assert_malformed(validator, raw_token(json.dumps(header_for(issuer)).encode(), payload))
+    assert_malformed(validator, forge(json.dumps(header_of(issuer)).encode(), payload, b"x" * 256))
     # Even with a genuine signature: the parser, not the key, refuses it.
-    assert_malformed(validator, issuer.sign(header_for(issuer), payload))
+    assert_malformed(validator, issuer.sign(header_of(issuer), payload))
 
 
 @pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
 def test_nan_and_infinity_refused(issuer, validator, constant):
     payload = b'{"iss":"' + issuer.issuer.encode() + b'","exp":' + constant + b',"sub":"x"}'
-    assert_malformed(validator, issuer.sign(header_for(issuer), payload))
+    assert_malformed(validator, issuer.sign(header_of(issuer), payload))
     header = b'{"alg":"RS256","typ":"at+JWT","kid":"k","x":' + constant + b"}"
-    assert_malformed(validator, raw_token(header, b'{"sub":"x"}'))
+    assert_malformed(validator, forge(header, b'{"sub":"x"}', b"x" * 256))
     with pytest.raises(ValueError):
         strict_json_object(b'{"a":' + constant + b"}")
 
 
 @pytest.mark.parametrize("payload", [b"[]", b"[1,2]", b'"sub"', b"1", b"null", b"true", b"", b"{", b"{}x", b"\xff\xfe"])
 def test_non_object_or_broken_payload_refused(issuer, validator, payload):
-    assert_malformed(validator, issuer.sign(header_for(issuer), payload))
+    assert_malformed(validator, issuer.sign(header_of(issuer), payload))
 
 
 @pytest.mark.parametrize("header", [b"[]", b'"RS256"', b"null", b"{", b'{"alg":"RS256"', b"\xc3\x28"])
 def test_non_object_or_broken_header_refused(validator, header):
-    assert_malformed(validator, raw_token(header, b'{"sub":"x"}'))
+    assert_malformed(validator, forge(header, b'{"sub":"x"}', b"x" * 256))
 
 
 def nested(depth: int) -> object:
@@ -232,7 +216,7 @@ def test_deep_nesting_in_payload_refused(issuer, validator):
 
 
 def test_deep_nesting_in_header_refused(issuer, validator):
-    token = issuer.sign(header_for(issuer, x5=nested(40)), issuer.claims())
+    token = issuer.sign(header_of(issuer, x5=nested(40)), issuer.claims())
     assert_malformed(validator, token)
 
 
@@ -243,7 +227,7 @@ def test_pathological_nesting_refused_without_recursion_error(issuer):
     payload = b'{"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     # Signed by the real key: a large token's signature is checked before its payload is
     # decoded, and this one must reach the parser.
-    assert_malformed(validator, issuer.sign(header_for(issuer), payload))
+    assert_malformed(validator, issuer.sign(header_of(issuer), payload))
     with pytest.raises(ValueError):
         strict_json_object(payload)
 
@@ -279,7 +263,7 @@ def test_unsigned_and_short_signature_tokens_refused(issuer, validator):
     header, payload, _ = token.split(".")
     result = validator.validate(f"{header}.{payload}.")
     assert result.error is ErrorCode.INVALID_SIGNATURE
-    result = validator.validate(forge(header_for(issuer), issuer.claims(), signature=b"\x01" * 16))
+    result = validator.validate(forge(header_of(issuer), issuer.claims(), signature=b"\x01" * 16))
     assert result.error is ErrorCode.INVALID_SIGNATURE
 
 
@@ -318,17 +302,17 @@ def _payload_with(issuer, raw_member: bytes) -> bytes:
 )
 def test_too_many_values_refused_before_parsing(issuer, validator, name, member):
     # Signed by the real key, so large tokens pass the early signature check and reach the parser.
-    assert_malformed(validator, issuer.sign(header_for(issuer), _payload_with(issuer, member)))
+    assert_malformed(validator, issuer.sign(header_of(issuer), _payload_with(issuer, member)))
     # The same bounds hold for the header (decoded before any signature check).
-    header = json.dumps(header_for(issuer)).encode()[:-1] + b',"x":' + member + b"}"
-    assert_malformed(validator, raw_token(header, json.dumps(issuer.claims()).encode()))
+    header = json.dumps(header_of(issuer)).encode()[:-1] + b',"x":' + member + b"}"
+    assert_malformed(validator, forge(header, json.dumps(issuer.claims()).encode(), b"x" * 256))
 
 
 @pytest.mark.parametrize(
     "literal", [b"7" * (MAX_INT_CHARS + 1), b"7" * 4299, b"1." + b"1" * 30, b"12345678e-300", b"-0." + b"0" * 40]
 )
 def test_overlong_number_literals_are_out_of_range(issuer, validator, literal):
-    token = issuer.sign(header_for(issuer), _payload_with(issuer, literal))
+    token = issuer.sign(header_of(issuer), _payload_with(issuer, literal))
     result = validator.validate(token)
     assert (result.error, result.error_message) == (
         ErrorCode.INVALID_CLAIM,
@@ -366,7 +350,7 @@ def test_large_forged_tokens_are_refused_by_the_signature_before_decoding(issuer
     monkeypatch.setattr(tokens_module, "_decode_segment", lambda segment: decoded.append(segment) or real(segment))
     claims = issuer.claims()
     claims["padding"] = "x" * 2000
-    forged = issuer.sign(header_for(issuer), claims).rsplit(".", 1)[0] + "." + b64u(b"\x01" * 256)
+    forged = issuer.sign(header_of(issuer), claims).rsplit(".", 1)[0] + "." + b64url(b"\x01" * 256)
     result = cached_key_validator.validate(forged)
     assert result.error is ErrorCode.INVALID_SIGNATURE
     payload_segment = forged.split(".")[1]
@@ -380,7 +364,7 @@ def test_small_tokens_keep_the_seeds_order_of_checks(issuer, cached_key_validato
     # Under 1 KB a wrong issuer is reported as such, before any signature work.
     claims = issuer.claims()
     claims["iss"] = "https://evil.example"
-    forged = issuer.sign(header_for(issuer), claims).rsplit(".", 1)[0] + "." + b64u(b"\x01" * 256)
+    forged = issuer.sign(header_of(issuer), claims).rsplit(".", 1)[0] + "." + b64url(b"\x01" * 256)
     assert len(forged) < 1024
     assert cached_key_validator.validate(forged).error is ErrorCode.INVALID_ISSUER
 

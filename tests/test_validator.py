@@ -9,10 +9,13 @@ import logging
 import time
 
 import pytest
-from core_support import T0, FakeClock, b64u, forge, make_validator, public_jwk, wait_until
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.clock import T0, FakeClock, wait_until
+from support.encoding import b64url
+from support.tokens import forge, header_of, public_jwk
+from support.validators import make_validator
 
 from wristband_mw import (
     ErrorCode,
@@ -27,13 +30,6 @@ from wristband_mw import (
 from wristband_mw.testing import LocalIssuer
 
 # -- fixtures and helpers ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def issuer():
-    """A shared issuer whose keys these tests never change."""
-    with LocalIssuer() as local:
-        yield local
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +62,6 @@ def claims_at(issuer, now=T0, **overrides):
     claims.update({"iat": int(now), "auth_time": int(now), "exp": int(now) + 1800})
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
-
-
-def header_of(issuer, **overrides):
-    header = {"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}
-    header.update(overrides)
-    return {k: v for k, v in header.items() if v is not None}
 
 
 def signed(issuer, now=T0, header=None, **claims):
@@ -341,16 +331,16 @@ def test_invalid_signature_forged_with_another_key(issuer, validator, stranger_k
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    signing_input = f"{b64u(header)}.{b64u(claims)}"
+    signing_input = f"{b64url(header)}.{b64url(claims)}"
     signature = stranger_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    token = f"{signing_input}.{b64u(signature)}"
+    token = f"{signing_input}.{b64url(signature)}"
     assert_failure(validator.validate(token), ErrorCode.INVALID_SIGNATURE, "Invalid signature")
 
 
 def test_invalid_signature_tampered_payload(issuer, validator):
     token = signed(issuer, sub="user-1")
     header, _, signature = token.split(".")
-    tampered = b64u(json.dumps(claims_at(issuer, sub="admin")))
+    tampered = b64url(json.dumps(claims_at(issuer, sub="admin")))
     assert_failure(
         validator.validate(f"{header}.{tampered}.{signature}"), ErrorCode.INVALID_SIGNATURE, "Invalid signature"
     )
@@ -1111,8 +1101,8 @@ def unusable_jwks(issuer, odd_keys):
                 "kty": "EC",
                 "kid": "ec",
                 "crv": "P-256",
-                "x": b64u(ec_numbers.x.to_bytes(32, "big")),
-                "y": b64u(ec_numbers.y.to_bytes(32, "big")),
+                "x": b64url(ec_numbers.x.to_bytes(32, "big")),
+                "y": b64url(ec_numbers.y.to_bytes(32, "big")),
                 "use": "sig",
             },
             public_jwk("ops", key, key_ops=["encrypt"]),

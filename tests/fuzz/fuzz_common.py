@@ -14,17 +14,23 @@ and run under plain pytest too (``tests/test_fuzz_targets.py``).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import logging
 import os
 import random
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+import sys
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+# The shared test helpers (tests/support): a fuzz target runs as a script from tests/fuzz.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from support.encoding import JsonInput, b64url, b64url_decode, json_bytes
+from support.tokens import public_jwk
 
 from wristband_mw import (
     ErrorCode,
@@ -95,24 +101,7 @@ FORGER = deterministic_rsa_key("wristband_mw fuzz forger")  # in no JWKS
 SIGNING_KEYS = {KID_A: KEY_A, KID_B: KEY_B, KID_UNKNOWN: FORGER}
 
 
-def b64url(data: Union[bytes, str]) -> str:
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _uint(value: int) -> str:
-    return b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
-
-
-def public_jwk(kid: str, key: rsa.RSAPrivateKey, alg: Optional[str]) -> Dict[str, str]:
-    numbers = key.public_key().public_numbers()
-    jwk = {"kty": "RSA", "use": "sig", "kid": kid, "n": _uint(numbers.n), "e": _uint(numbers.e)}
-    if alg is not None:
-        jwk["alg"] = alg
-    return jwk
-
-
-JWKS = {"keys": [public_jwk(KID_A, KEY_A, "RS256"), public_jwk(KID_B, KEY_B, None)]}
+JWKS = {"keys": [public_jwk(KID_A, KEY_A), public_jwk(KID_B, KEY_B, alg=None)]}
 #: kid -> (public key, the JWK's alg restriction): what the independent oracle trusts.
 PUBLISHED = {KID_A: (KEY_A.public_key(), "RS256"), KID_B: (KEY_B.public_key(), None)}
 
@@ -131,20 +120,11 @@ def make_validator(**overrides: Any) -> WristbandJwtValidator:
 
 
 # -- tokens ---------------------------------------------------------------------------
-JsonInput = Union[Mapping[str, Any], bytes, str]
-
-
-def _json_bytes(value: JsonInput) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass")
-    return json.dumps(dict(value), separators=(",", ":")).encode("utf-8")
 
 
 def sign(header: JsonInput, payload: JsonInput, kid: str = KID_A, alg: str = "RS256") -> str:
     """A compact JWS over any header and payload bytes, really signed with ``kid``'s key."""
-    signing_input = f"{b64url(_json_bytes(header))}.{b64url(_json_bytes(payload))}"
+    signing_input = f"{b64url(json_bytes(header))}.{b64url(json_bytes(payload))}"
     signature = SIGNING_KEYS[kid].sign(signing_input.encode("ascii"), padding.PKCS1v15(), _HASHES[alg])
     return f"{signing_input}.{b64url(signature)}"
 
@@ -202,15 +182,11 @@ INVALID_TOKENS: List[str] = [
     sign(header(KID_A, crit=["exp"]), claims()),  # refused header feature
     sign(b'{"alg":"RS256","alg":"RS256","typ":"at+jwt","kid":"fuzz-key-a"}', claims()),  # duplicate member
     sign(header(KID_A), b'{"iss":"' + ISSUER.encode() + b'","exp":NaN}'),
-    b64url(b'{"alg":"none","typ":"at+jwt","kid":"fuzz-key-a"}') + "." + b64url(_json_bytes(claims())) + ".",
+    b64url(b'{"alg":"none","typ":"at+jwt","kid":"fuzz-key-a"}') + "." + b64url(json_bytes(claims())) + ".",
 ]
 
 
 # -- oracles --------------------------------------------------------------------------
-def _b64url_decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
 def independently_valid(token: object, require_exp: bool = True) -> Tuple[bool, str]:
     """Check a token the validator accepted with plain ``cryptography`` and ``json``.
 
@@ -224,9 +200,9 @@ def independently_valid(token: object, require_exp: bool = True) -> Tuple[bool, 
     if len(parts) != 3:
         return False, "not three segments"
     try:
-        head = json.loads(_b64url_decode(parts[0]))
-        body = json.loads(_b64url_decode(parts[1]))
-        signature = _b64url_decode(parts[2])
+        head = json.loads(b64url_decode(parts[0]))
+        body = json.loads(b64url_decode(parts[1]))
+        signature = b64url_decode(parts[2])
     except (ValueError, binascii.Error) as exc:
         return False, f"undecodable: {exc}"
     if not isinstance(head, dict) or not isinstance(body, dict):

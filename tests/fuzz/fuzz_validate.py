@@ -174,12 +174,12 @@ def seed_inputs() -> Dict[str, bytes]:
         seeds[f"{name}-utf8"] = bytes([0]) + token.encode("ascii")
         seeds[f"{name}-lenient"] = bytes([0x80 + 1]) + token.encode("ascii")
         seeds[f"{name}-mutated"] = fc.Encoder().byte(7).byte(i).byte(0).byte(0).byte(0).byte(0).byte(0).done()
-    payload = fc._json_bytes(fc.claims(scope="admin", aud=["api"]))
+    payload = fc.json_bytes(fc.claims(scope="admin", aud=["api"]))
     seeds["signed-payload"] = bytes([5, 0]) + payload
     seeds["signed-payload-rs512"] = bytes([5, 2]) + payload
-    seeds["signed-header"] = fc.Encoder().byte(6).byte(0).blob(fc._json_bytes(fc.header(fc.KID_A))).raw(payload).done()
+    seeds["signed-header"] = fc.Encoder().byte(6).byte(0).blob(fc.json_bytes(fc.header(fc.KID_A))).raw(payload).done()
     seeds["raw-segments"] = (
-        fc.Encoder().byte(4).blob(fc._json_bytes(fc.header())).blob(payload).blob(b"\x00" * 256).done()
+        fc.Encoder().byte(4).blob(fc.json_bytes(fc.header())).blob(payload).blob(b"\x00" * 256).done()
     )
     seeds["not-a-str"] = bytes([9])
     seeds["surrogates"] = bytes([2]) + fc.VALID_TOKENS[0].encode("ascii") + b"\xed\xa0\x80"

@@ -19,11 +19,8 @@ skipped: when a framework or server is missing, the tests asking for it fail.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
-from wristband_mw.testing import LocalIssuer
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,10 +42,3 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if collection_path.suffix == ".py" and collection_path.name.startswith("test_") and not _asked_for(config):
         return True
     return None
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[LocalIssuer]:
-    """One loopback issuer per test module (and so per server): fetch counts stay per server."""
-    with LocalIssuer() as local:
-        yield local

@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from support.net import free_port
+
 from wristband_mw.testing import LocalIssuer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,12 +29,6 @@ EXAMPLES = REPO / "examples"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 15.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- HTTP client ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from support.tokens import public_jwk
 
 import wristband_mw
 from wristband_mw import (
@@ -32,7 +33,6 @@ from wristband_mw import (
     WristbandJwtValidatorConfig,
     create_wristband_jwt_validator,
 )
-from wristband_mw.testing import b64url
 
 # -- the shim ------------------------------------------------------------------------------------
 
@@ -51,12 +51,8 @@ def _internal(name: str) -> type:
 @functools.cache  # one key for every test: generating one takes ~50 ms
 def _static_jwks() -> Dict[str, Any]:
     """One real RSA public key, so a validator can be built without any network."""
-    numbers = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_numbers()
-
-    def encode(value: int) -> str:
-        return b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
-
-    return {"keys": [{"kty": "RSA", "kid": "seed-shim", "use": "sig", "n": encode(numbers.n), "e": encode(numbers.e)}]}
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return {"keys": [public_jwk("seed-shim", key, alg=None)]}
 
 
 def _validator_for_issuer(
