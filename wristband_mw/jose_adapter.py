@@ -223,7 +223,7 @@ class VerificationKey:
             return f"the JWKS restricts it to {safe_echo(self.alg)}"
         fitting = fitting_algorithms(self.kty, self.crv)
         if alg not in fitting:
-            return f"it is {self.describe()} key, which verifies {' and '.join(fitting) or 'nothing'} only"
+            return f"it is {self.describe()} key, which verifies {', '.join(fitting) or 'nothing'} only"
         return f"{alg} is not among the allowed algorithms"
 
     def describe(self) -> str:
