@@ -829,6 +829,9 @@ def report_other_algorithms(results: Sequence[Tuple[str, Summary, Summary, int]]
             spread = f"{summary.p25_us:.1f}-{summary.p75_us:.1f}"
             print(f"  {summary.name:<{width}}  {summary.median_us:>9.2f}  {spread:>15}  {summary.ratio:>11.2f}x")
         print(f"  {'':<{width}}  (tokens of {size} B; overhead {fresh.median_us - raw.median_us:.2f} us)")
+    noisy = [s.name for raw, fresh, _ in rows for s in (raw, fresh) if s.p75_us > NOISY_SPREAD * s.p25_us]
+    if noisy:
+        print(f"  WARNING: wide spreads (p75 > {NOISY_SPREAD} x p25) for {len(noisy)} case(s): the machine was busy")
 
 
 # -- report -------------------------------------------------------------------------------
