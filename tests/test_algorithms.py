@@ -433,3 +433,38 @@ def test_ed25519_public_key_round_trip() -> None:
         raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         assert issuer.jwks()["keys"][0]["x"] == b64url(raw)
         assert_accepted(issuer, issuer.mint())
+
+
+def test_ec_keys_are_built_from_the_point_only(
+    issuers: Dict[str, LocalIssuer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An EC verifier is python-jose's ``CryptographyECKey`` over the JWK's own point, even when
+    the JWK also carries a certificate of another key, and no byte loader of python-jose runs."""
+    from jose import jwk as jose_jwk
+    from jose.backends import cryptography_backend
+    from jose.backends.cryptography_backend import CryptographyECKey
+
+    def never(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a key was built from bytes or from a JWK by python-jose")
+
+    for name in ("load_pem_public_key", "load_pem_private_key", "load_pem_x509_certificate"):
+        monkeypatch.setattr(cryptography_backend, name, never)
+    monkeypatch.setattr(CryptographyECKey, "_process_jwk", never)
+    monkeypatch.setattr(jose_jwk, "construct", never)
+    issuer = issuers["P-384"]
+    other = ec.generate_private_key(ec.SECP384R1())
+    other_der = other.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    serve_jwks(issuer, [{**issuer.jwks()["keys"][0], "x5c": [base64.b64encode(other_der).decode()]}])
+    validator = issuer.validator(algorithms=ALL)
+    try:
+        assert validator.validate(issuer.mint()).is_valid
+        key = validator._keys.current(issuer.kid)
+        assert key is not None and set(key.verifiers) == {"ES384"}
+        verifier = key.verifiers["ES384"]
+        assert type(verifier) is CryptographyECKey
+        expected = issuer.private_key.public_key().public_numbers()  # type: ignore[union-attr]
+        assert verifier.prepared_key.public_numbers() == expected
+    finally:
+        validator.close()
