@@ -185,7 +185,7 @@ class VerificationKey:
         key.verify("RS256", b"header.payload", signature)  # True or False, never raises
     """
 
-    __slots__ = ("_identity", "alg", "bits", "crv", "kid", "kty", "signature_lengths", "verifiers")
+    __slots__ = ("_identity", "_signature_bytes", "alg", "bits", "crv", "kid", "kty", "verifiers")
 
     def __init__(
         self,
@@ -207,7 +207,7 @@ class VerificationKey:
         self.verifiers = verifiers
         # Every algorithm a key verifies yields signatures of one length: its modulus's
         # bytes (RSA), twice a coordinate's (ECDSA r || s), or 64 (Ed25519).
-        self.signature_lengths = {alg: signature_length for alg in verifiers}
+        self._signature_bytes = signature_length
 
     def allows(self, alg: str) -> bool:
         """True when this key may verify ``alg`` signatures here."""
@@ -215,7 +215,7 @@ class VerificationKey:
 
     def signature_length(self, alg: str) -> Optional[int]:
         """The one length an ``alg`` signature by this key has, or ``None`` when it may not verify ``alg``."""
-        return self.signature_lengths.get(alg)
+        return self._signature_bytes if alg in self.verifiers else None
 
     def refusal(self, alg: str) -> str:
         """Why this key does not verify ``alg``, for the ``disallowed_algorithm`` message."""
@@ -246,7 +246,7 @@ class VerificationKey:
         signature has any length but this key's one length for ``alg``.
         """
         verifier = self.verifiers.get(alg)
-        if verifier is None or len(signature) != self.signature_lengths[alg]:
+        if verifier is None or len(signature) != self._signature_bytes:
             return False
         return bool(verifier.verify(signing_input, signature))
 
