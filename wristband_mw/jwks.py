@@ -138,7 +138,8 @@ def _parse_key(jwk: Mapping[str, Any], algorithms: Sequence[str]) -> Verificatio
         raise ValueError(f"{kty} curve {safe_echo(crv)} is not supported for signatures")
     if not any(candidate in fitting for candidate in algorithms):
         # Kept out, not kept "to say disallowed": none of the allowed algorithms could ever use it.
-        raise ValueError(f"a {kty} {crv or ''} key verifies {', '.join(fitting)}: none of them is allowed here")
+        kind = f"an {kty} {crv} key" if crv else f"an {kty} key"
+        raise ValueError(f"{kind} verifies {', '.join(fitting)}; allowed here: {', '.join(algorithms)}")
     if kty == "EC":
         return _parse_ec_key(kid, crv or "", jwk, alg, algorithms)
     if kty == "OKP":
