@@ -56,15 +56,17 @@ import tracemalloc
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.backends.openssl import backend as openssl_backend
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.padding import MGF1, PSS, PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -318,7 +320,7 @@ class MwValidators:
     def __init__(self, issuer: LocalIssuer, iss: str) -> None:
         self._issuer = issuer
         self._iss = iss
-        self.public_key: RSAPublicKey = issuer.private_key.public_key()
+        self.public_key = cast(RSAPublicKey, issuer.private_key.public_key())
         self.fresh: List[WristbandJwtValidator] = []
         self.repeat = self.new()
 
@@ -343,7 +345,7 @@ def build_cases(
 ) -> List[Case]:
     """The seven cases; every token (pool and repeat) is issued for ``tls.issuer``."""
     iss = tls.issuer
-    public_key: RSAPublicKey = issuer.private_key.public_key()
+    public_key = cast(RSAPublicKey, issuer.private_key.public_key())
 
     def raw_verify(item: Tuple[bytes, bytes]) -> None:
         public_key.verify(item[0], item[1], PKCS1v15(), SHA256())
@@ -726,6 +728,112 @@ def profile_fresh(mw: MwValidators, tokens: Sequence[str], top: int = 20) -> Non
         print(f"{own / count * 1e6:8.2f}  {cumulative / count * 1e6:8.2f}  {calls / count:5.1f}  {where}")
 
 
+# -- other algorithms (issue 12): ES256, PS256, EdDSA beside a raw verify of each --------------
+OTHER_ALGORITHMS = ("ES256", "PS256", "EdDSA")
+
+
+def raw_verifier(alg: str, issuer: LocalIssuer) -> Callable[[Tuple[bytes, bytes]], None]:
+    """The least a JOSE verifier of ``alg`` does with ``cryptography``: raises ``InvalidSignature``.
+
+    ES256 includes turning the JOSE ``r || s`` into the DER ``cryptography`` takes (every
+    JOSE library does it); PS256 uses a salt as long as the hash (RFC 7518 section 3.5).
+    """
+    public = issuer.private_key.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        ec_key, ecdsa = public, ec.ECDSA(SHA256())
+
+        def verify_es256(item: Tuple[bytes, bytes]) -> None:
+            signature, signing_input = item
+            der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+            ec_key.verify(der, signing_input, ecdsa)
+
+        return verify_es256
+    if isinstance(public, Ed25519PublicKey):
+        ed_key = public
+
+        def verify_eddsa(item: Tuple[bytes, bytes]) -> None:
+            ed_key.verify(item[0], item[1])
+
+        return verify_eddsa
+    check(isinstance(public, RSAPublicKey) and alg == "PS256", f"no raw verifier for {alg}")
+    rsa_key = public
+    pss = PSS(mgf=MGF1(SHA256()), salt_length=SHA256.digest_size)
+
+    def verify_ps256(item: Tuple[bytes, bytes]) -> None:
+        rsa_key.verify(item[0], item[1], pss, SHA256())
+
+    return verify_ps256
+
+
+def algorithm_cases(issuer: LocalIssuer, alg: str, pool: int, renewals: List[WristbandJwtValidator]) -> List[Case]:
+    """A raw verify of ``alg`` and ``wristband_mw`` fresh validation of the same tokens."""
+    tokens = [issuer.mint(sub=f"user-{index}") for index in range(pool)]
+    raw = raw_verifier(alg, issuer)
+
+    def new_fresh() -> Callable[[Any], object]:
+        validator = issuer.validator()
+        validator.prefetch()
+        renewals.append(validator)
+        return validator.validate
+
+    def raw_accepts(token: str) -> bool:
+        try:
+            raw(split_for_raw(token))
+        except InvalidSignature:
+            return False
+        return True
+
+    fresh = new_fresh()
+    cases = [
+        Case(f"raw cryptography {alg} verify", raw, Pool([split_for_raw(t) for t in tokens]), raw_accepts),
+        Case(f"wristband_mw validate(), fresh {alg} token", fresh, Pool(tokens), mw_accepts(renewals[-1]), new_fresh),
+    ]
+    sanity_check(cases, issuer.mint(sub="probe"))  # a token outside the pool: no cache hit later
+    return cases
+
+
+def other_algorithms(args: argparse.Namespace) -> List[Tuple[str, Summary, Summary, int]]:
+    """Per algorithm: the raw verify, the fresh case (ratio paired with that raw verify), the token size."""
+    issuers = [LocalIssuer(algorithm=alg) for alg in OTHER_ALGORITHMS]
+    renewals: List[WristbandJwtValidator] = []
+    try:
+        progress(f"other algorithms: minting {args.pool} tokens each for {', '.join(OTHER_ALGORITHMS)}")
+        pairs = [algorithm_cases(issuer, issuer.algorithm, args.pool, renewals) for issuer in issuers]
+        progress(f"timing {2 * len(pairs)} cases, {args.rounds} rounds")
+        run_rounds([case for pair in pairs for case in pair], args.rounds, args.batch, args.seed)
+        hits = sum(cached_hits(validator) for validator in renewals)
+        check(hits == 0, f"other algorithms: {hits} verified-token cache hits in the fresh cases, expected none")
+        results = []
+        for issuer, (raw, fresh) in zip(issuers, pairs):
+            raw_summary, fresh_summary = summarize([raw, fresh])
+            results.append((issuer.algorithm, raw_summary, fresh_summary, len(issuer.mint())))
+        return results
+    finally:
+        for validator in renewals:
+            validator.close()
+        for issuer in issuers:
+            issuer.close()
+
+
+def report_other_algorithms(results: Sequence[Tuple[str, Summary, Summary, int]]) -> None:
+    print()
+    print("Other algorithms (issue 12): fresh tokens beside a raw cryptography verify of each, same run")
+    print(
+        "  (ES256: P-256; PS256: RSA-2048, salt = hash length; EdDSA: Ed25519; ES256's raw verify includes r||s -> DER)"
+    )
+    rows = [(raw, fresh, size) for _, raw, fresh, size in results]
+    width = max(len(summary.name) for raw, fresh, _ in rows for summary in (raw, fresh))
+    print(f"  {'case':<{width}}  {'median us':>9}  {'p25-p75 us':>15}  {'x raw verify':>12}")
+    for raw, fresh, size in rows:
+        for summary in (raw, fresh):
+            spread = f"{summary.p25_us:.1f}-{summary.p75_us:.1f}"
+            print(f"  {summary.name:<{width}}  {summary.median_us:>9.2f}  {spread:>15}  {summary.ratio:>11.2f}x")
+        print(f"  {'':<{width}}  (tokens of {size} B; overhead {fresh.median_us - raw.median_us:.2f} us)")
+    noisy = [s.name for raw, fresh, _ in rows for s in (raw, fresh) if s.p75_us > NOISY_SPREAD * s.p25_us]
+    if noisy:
+        print(f"  WARNING: wide spreads (p75 > {NOISY_SPREAD} x p25) for {len(noisy)} case(s): the machine was busy")
+
+
 # -- report -------------------------------------------------------------------------------
 def versions() -> str:
     names = ["wristband-mw", "cryptography", "python-jose", "PyJWT", "wristband-python-jwt", "httpx"]
@@ -850,6 +958,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--seed", type=int, default=1, help="seed of the per-round case order")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of wristband_mw fresh validate()")
+    parser.add_argument(
+        "--algorithms-only", action="store_true", help="only the ES256, PS256 and EdDSA rows (issue 12)"
+    )
     args = parser.parse_args(argv)
     defaults = (40, 8, 512) if args.quick else (600, 20, 4096)
     args.rounds = args.rounds or defaults[0]
@@ -862,6 +973,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
+    if args.algorithms_only:
+        report_other_algorithms(other_algorithms(args))
+        return
     with LocalIssuer() as issuer, tempfile.TemporaryDirectory(prefix="wristband-bench-") as workdir:
         tls = TlsJwksServer(issuer.jwks, Path(workdir))
         try:
@@ -929,6 +1043,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 forged_name=forged_name,
             )
             report_many_users(crowd)
+            report_other_algorithms(other_algorithms(args))
             if args.profile:
                 profile_fresh(mw, tokens)
         finally:

@@ -194,20 +194,25 @@ _END_TO_END = textwrap.dedent(
         sys.modules["ecdsa"] = None  # any "import ecdsa" now raises ImportError
 
     import wristband_mw
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from jose.backends.cryptography_backend import CryptographyRSAKey
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from jose.backends.cryptography_backend import CryptographyECKey, CryptographyRSAKey
     from wristband_mw.testing import LocalIssuer
 
     verified_by = []
-    original_verify = CryptographyRSAKey.verify
 
-    def spy(self, msg, sig):  # counts and calls through: the real verification runs
-        verified_by.append(
-            [type(self).__module__ + "." + type(self).__qualname__, isinstance(self.prepared_key, rsa.RSAPublicKey)]
-        )
-        return original_verify(self, msg, sig)
+    def spying(cls, key_type):
+        original_verify = cls.verify
 
-    CryptographyRSAKey.verify = spy
+        def spy(self, msg, sig):  # counts and calls through: the real verification runs
+            verified_by.append(
+                [type(self).__module__ + "." + type(self).__qualname__, isinstance(self.prepared_key, key_type)]
+            )
+            return original_verify(self, msg, sig)
+
+        cls.verify = spy
+
+    spying(CryptographyRSAKey, rsa.RSAPublicKey)
+    spying(CryptographyECKey, ec.EllipticCurvePublicKey)
 
     with LocalIssuer() as issuer:
         validator = issuer.validator(verified_token_cache_size=0)
@@ -220,9 +225,23 @@ _END_TO_END = textwrap.dedent(
         prepared_types = sorted({type(v.prepared_key).__module__ for v in key.verifiers.values()})
         validator.close()
 
+    # ECDSA goes through python-jose's cryptography EC backend; PS256 and EdDSA through
+    # cryptography directly. None of them may pull the ecdsa package in.
+    others = {}
+    for alg in ("ES256", "ES384", "ES512", "PS256", "EdDSA"):
+        with LocalIssuer(algorithm=alg) as issuer:
+            validator = issuer.validator(verified_token_cache_size=0)
+            good_other = validator.validate(issuer.mint())
+            other = issuer.add_key(publish=False)
+            header = {"kid": issuer.kid, "typ": "at+JWT", "alg": alg}
+            forged_other = validator.validate(issuer.sign(header, issuer.claims(), key_id=other))
+            others[alg] = [good_other.is_valid, str(forged_other.error)]
+            validator.close()
+
     print(json.dumps({
         "good": [good.is_valid, str(good.error)],
         "forged": [forged.is_valid, str(forged.error)],
+        "others": others,
         "verified_by": verified_by,
         "verifier_types": verifier_types,
         "prepared_types": prepared_types,
@@ -256,9 +275,14 @@ def test_ecdsa_is_never_imported_and_cryptography_verifies(mode: str) -> None:
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     assert report["good"] == [True, "None"]
     assert report["forged"] == [False, "invalid_signature"]
-    # Both verifications (the good one and the forged one) went through cryptography.
+    # Every verification (a good and a forged token per algorithm) went through cryptography:
+    # RS256 and ES* through python-jose's cryptography backend, PS256 and EdDSA directly.
     rsa_key = "jose.backends.cryptography_backend.CryptographyRSAKey"
-    assert report["verified_by"] == [[rsa_key, True], [rsa_key, True]]
+    ec_key = "jose.backends.cryptography_backend.CryptographyECKey"
+    assert report["verified_by"] == [[rsa_key, True], [rsa_key, True]] + [[ec_key, True], [ec_key, True]] * 3
+    assert report["others"] == {
+        alg: [True, "invalid_signature"] for alg in ("ES256", "ES384", "ES512", "PS256", "EdDSA")
+    }
     assert report["verifier_types"] == [rsa_key]
     assert all(module.startswith("cryptography.") for module in report["prepared_types"]), report
     assert report["suspect_modules"] == [], report

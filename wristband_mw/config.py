@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
-from .jose_adapter import RSA_ALGORITHMS
+from .jose_adapter import SUPPORTED_ALGORITHMS
 from .jwks import validate_jwks_url
 
 __all__ = ["ValidatorConfig", "WristbandJwtValidatorConfig"]
@@ -56,7 +56,9 @@ class WristbandJwtValidatorConfig:
         audience: expected ``aud`` (a string or several); ``None`` skips the check.
             When set, a token without ``aud`` is refused, and a list ``aud`` passes
             when any member matches.
-        algorithms: allowed JOSE ``alg`` values, case-sensitive; RS256, RS384, RS512.
+        algorithms: allowed JOSE ``alg`` values, case-sensitive: RS256, RS384, RS512,
+            PS256, PS384, PS512, ES256, ES384, ES512 and EdDSA (Ed25519). Each key
+            verifies only what its type and curve allow (see the README's Algorithms).
         leeway: seconds of clock skew tolerated on ``exp`` and ``nbf``.
         require_exp: refuse tokens without ``exp``.
         token_typ: required JOSE ``typ`` (RFC 9068), matched case-insensitively with or
@@ -227,6 +229,8 @@ def _normalise_algorithms(algorithms: object) -> Tuple[str, ...]:
             raise ValueError("algorithm 'none' is never allowed: unsigned tokens prove nothing")
         if _HMAC.fullmatch(alg):
             raise ValueError(f"HMAC algorithm {alg!r} cannot be used with keys from a JWKS: allow RS256")
-        if alg not in RSA_ALGORITHMS:
-            raise ValueError(f"unsupported algorithm {alg!r}; supported (case-sensitive): {', '.join(RSA_ALGORITHMS)}")
+        if alg not in SUPPORTED_ALGORITHMS:
+            raise ValueError(
+                f"unsupported algorithm {alg[:40]!r}; supported (case-sensitive): {', '.join(SUPPORTED_ALGORITHMS)}"
+            )
     return tuple(dict.fromkeys(algorithms))

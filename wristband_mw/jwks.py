@@ -7,8 +7,9 @@ watchdog shuts the fetch's sockets down when it passes, however slowly the serve
 trickles bytes), a 1 MiB cap on the body, no content encodings, and at most three
 redirects, each to an ``https`` URL.
 
-A key set is judged key by key: a key this package cannot use (not RSA, under 2048
-bits, ``use`` other than ``sig``, missing ``n``/``e``, ...) is skipped with a debug
+A key set is judged key by key: a key this package cannot use (a type or curve that
+fits none of the allowed algorithms, RSA under 2048 bits, an EC point off its curve,
+Ed448, ``use`` other than ``sig``, missing ``n``/``e``, ...) is skipped with a debug
 log and never affects the others; identical duplicates count once; two different
 usable keys under one ``kid`` make only that kid unusable, since
 neither can be trusted to be the one the issuer signs with. A set with no usable
@@ -32,8 +33,15 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .errors import JwksError
-from .jose_adapter import VerificationKey, build_verification_key
+from .errors import JwksError, safe_echo
+from .jose_adapter import (
+    EC_COORDINATE_BYTES,
+    VerificationKey,
+    build_ec_key,
+    build_ed25519_key,
+    build_rsa_key,
+    fitting_algorithms,
+)
 from .strictjson import strict_json_object
 
 __all__ = ["JwksClient", "is_loopback_host", "judge_jwks", "parse_jwks", "validate_jwks_url"]
@@ -51,6 +59,9 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _LOOPBACK_NAMES = {"localhost", "localhost.", "::1"}
 _IPV4_OCTET = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
 _BOM = b"\xef\xbb\xbf"
+_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})  # "oct" (a shared secret) never verifies a token here
+# RSA private parts (d, p, q, dp, dq, qi, oth) and the EC / OKP private key (d).
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
 
 
 def is_loopback_host(host: str) -> bool:
@@ -91,20 +102,24 @@ def validate_jwks_url(url: str) -> None:
         raise ValueError("jwks_url must not contain credentials")
 
 
-def _b64url_uint(value: object, name: str) -> int:
+def _b64url_bytes(value: object, name: str) -> bytes:
     if not isinstance(value, str) or not _B64URL.fullmatch(value) or len(value) % 4 == 1:
         raise ValueError(f"{name} is not base64url")
-    raw = binascii.a2b_base64(value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4))
-    return int.from_bytes(raw, "big")
+    return binascii.a2b_base64(value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4))
 
 
-def _parse_key(jwk: Mapping[str, Any], algorithms: Iterable[str]) -> VerificationKey:
+def _b64url_uint(value: object, name: str) -> int:
+    return int.from_bytes(_b64url_bytes(value, name), "big")
+
+
+def _parse_key(jwk: Mapping[str, Any], algorithms: Sequence[str]) -> VerificationKey:
     """One usable key from one JWK, or ``ValueError`` saying why it is skipped."""
     kid = jwk.get("kid")
     if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
         raise ValueError("no usable kid")
-    if jwk.get("kty") != "RSA":
-        raise ValueError(f"kty {jwk.get('kty')!r} is not RSA")
+    kty = jwk.get("kty")
+    if kty not in _KEY_TYPES:
+        raise ValueError(f"kty {safe_echo(kty)} is not a public signing key type (RSA, EC, OKP)")
     if jwk.get("use", "sig") != "sig":
         raise ValueError(f"use {jwk.get('use')!r} is not sig")
     key_ops = jwk.get("key_ops")
@@ -113,8 +128,26 @@ def _parse_key(jwk: Mapping[str, Any], algorithms: Iterable[str]) -> Verificatio
     alg = jwk.get("alg")
     if alg is not None and not isinstance(alg, str):
         raise ValueError("alg is not a string")
-    if "d" in jwk or "p" in jwk:
+    if not _PRIVATE_MEMBERS.isdisjoint(jwk):
         raise ValueError("private key material in a public JWKS")
+    crv = jwk.get("crv") if kty != "RSA" else None
+    if crv is not None and not isinstance(crv, str):
+        raise ValueError("crv is not a string")
+    fitting = fitting_algorithms(kty, crv)
+    if not fitting:
+        raise ValueError(f"{kty} curve {safe_echo(crv)} is not supported for signatures")
+    if not any(candidate in fitting for candidate in algorithms):
+        # Kept out, not kept "to say disallowed": none of the allowed algorithms could ever use it.
+        kind = f"an {kty} {crv} key" if crv else f"an {kty} key"
+        raise ValueError(f"{kind} verifies {', '.join(fitting)}; allowed here: {', '.join(algorithms)}")
+    if kty == "EC":
+        return _parse_ec_key(kid, crv or "", jwk, alg, algorithms)
+    if kty == "OKP":
+        return build_ed25519_key(kid, _b64url_bytes(jwk.get("x"), "x"), alg, algorithms)
+    return _parse_rsa_key(kid, jwk, alg, algorithms)
+
+
+def _parse_rsa_key(kid: str, jwk: Mapping[str, Any], alg: Optional[str], algorithms: Sequence[str]) -> VerificationKey:
     modulus = _b64url_uint(jwk.get("n"), "n")
     exponent = _b64url_uint(jwk.get("e"), "e")
     bits = modulus.bit_length()
@@ -124,7 +157,21 @@ def _parse_key(jwk: Mapping[str, Any], algorithms: Iterable[str]) -> Verificatio
         raise ValueError(f"RSA key of {bits} bits is over the {MAX_RSA_BITS}-bit limit")
     if exponent < 3 or exponent % 2 == 0 or exponent.bit_length() > 64:
         raise ValueError("unusable RSA exponent")
-    return build_verification_key(kid, modulus, exponent, alg, algorithms)
+    return build_rsa_key(kid, modulus, exponent, alg, algorithms)
+
+
+def _parse_ec_key(
+    kid: str, crv: str, jwk: Mapping[str, Any], alg: Optional[str], algorithms: Sequence[str]
+) -> VerificationKey:
+    size = EC_COORDINATE_BYTES[crv]
+    x, y = _b64url_bytes(jwk.get("x"), "x"), _b64url_bytes(jwk.get("y"), "y")
+    if len(x) != size or len(y) != size:
+        # RFC 7518 section 6.2.1.2: each coordinate is the full size of one for the curve.
+        raise ValueError(f"{crv} coordinates must be {size} bytes each")
+    try:
+        return build_ec_key(kid, crv, int.from_bytes(x, "big"), int.from_bytes(y, "big"), alg, algorithms)
+    except ValueError:
+        raise ValueError(f"the point is not on the {crv} curve") from None
 
 
 def parse_jwks(document: object, algorithms: Iterable[str]) -> Dict[str, VerificationKey]:
@@ -175,12 +222,22 @@ def judge_jwks(document: object, algorithms: Iterable[str]) -> Tuple[Dict[str, V
             conflicted[key.kid] = None
     clashes = ", ".join(repr(kid[:64]) for kid in conflicted)
     if not keys:
+        wanted = _key_kinds(algorithms)
         if conflicted:
-            raise JwksError(f"JWKS has no usable RSA signing key: different keys share kid {clashes}")
-        raise JwksError("JWKS has no usable RSA signing key")
+            raise JwksError(f"JWKS has no usable {wanted} signing key: different keys share kid {clashes}")
+        raise JwksError(f"JWKS has no usable {wanted} signing key")
     if conflicted:  # the key store warns, once per clash rather than once per refresh
         logger.debug("JWKS has different usable keys under kid %s", clashes)
     return keys, frozenset(conflicted)
+
+
+def _key_kinds(algorithms: Sequence[str]) -> str:
+    """``"RSA"``, ``"RSA or EC"``...: the key types the allowed algorithms need, for messages."""
+    kinds = (("RSA", "RSA", None), ("EC", "EC", "P-256"), ("EC", "EC", "P-384"), ("EC", "EC", "P-521"))
+    needed = [label for label, kty, crv in kinds if set(fitting_algorithms(kty, crv)) & set(algorithms)]
+    if "EdDSA" in algorithms:
+        needed.append("Ed25519")
+    return " or ".join(dict.fromkeys(needed))
 
 
 class _Deadline:

@@ -1,4 +1,4 @@
-"""A local token issuer for tests: real RSA keys behind a real loopback JWKS server.
+"""A local token issuer for tests: real keys behind a real loopback JWKS server.
 
 Use it to test applications protected by ``wristband_mw`` without a Wristband
 account and without mocks::
@@ -16,6 +16,14 @@ With pytest, enable the fixture in a ``conftest.py``::
 
     def test_orders(local_issuer):
         token = local_issuer.mint(scope="orders:read")
+
+``LocalIssuer(algorithm="ES256")`` (or any algorithm the validator supports: RS*,
+PS*, ES*, EdDSA) mints with that algorithm and publishes keys of the matching type
+and curve, so an application can be tested against the algorithm its IdP uses::
+
+    with LocalIssuer(algorithm="ES256") as issuer:
+        assert issuer.jwks()["keys"][0]["crv"] == "P-256"
+        assert issuer.validator().validate(issuer.mint()).is_valid
 
 The server listens on 127.0.0.1 only, on a random free port, using nothing but the
 standard library; it stops with the context manager (or :meth:`LocalIssuer.close`).
@@ -35,18 +43,24 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Type, Un
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from . import WristbandJwtValidator, WristbandJwtValidatorConfig, create_wristband_jwt_validator
+from .jose_adapter import EC_ALGORITHMS, EC_COORDINATE_BYTES, EC_CURVES, SUPPORTED_ALGORITHMS
 
-__all__ = ["LocalIssuer", "b64url", "local_issuer"]
+__all__ = ["LocalIssuer", "PrivateKey", "b64url", "generate_key", "local_issuer", "sign_jws"]
 
 JWKS_PATH = "/api/v1/oauth2/jwks"
 _HASHES: Dict[str, hashes.HashAlgorithm] = {
-    "RS256": hashes.SHA256(),
-    "RS384": hashes.SHA384(),
-    "RS512": hashes.SHA512(),
+    "256": hashes.SHA256(),
+    "384": hashes.SHA384(),
+    "512": hashes.SHA512(),
 }
+_CRV_BY_ALG = {alg: crv for crv, (_, alg) in EC_CURVES.items()}
+
+#: A private key LocalIssuer signs with: RSA (RS*, PS*), EC P-256/384/521 (ES*), Ed25519 (EdDSA).
+PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
 
 JsonInput = Union[Mapping[str, Any], bytes, str]
 
@@ -65,23 +79,80 @@ def _json_bytes(value: JsonInput) -> bytes:
     return json.dumps(dict(value), separators=(",", ":")).encode("utf-8")
 
 
-def _public_jwk(kid: str, key: rsa.RSAPrivateKey, alg: str = "RS256") -> Dict[str, str]:
+def _public_jwk(kid: str, key: PrivateKey, alg: str = "RS256") -> Dict[str, str]:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        crv = _CRV_BY_ALG[alg]
+        size = EC_COORDINATE_BYTES[crv]
+        point = key.public_key().public_numbers()
+        x, y = b64url(point.x.to_bytes(size, "big")), b64url(point.y.to_bytes(size, "big"))
+        return {"kty": "EC", "use": "sig", "alg": alg, "kid": kid, "crv": crv, "x": x, "y": y}
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"kty": "OKP", "use": "sig", "alg": alg, "kid": kid, "crv": "Ed25519", "x": b64url(raw)}
     numbers = key.public_key().public_numbers()
     n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
     e = numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
     return {"kty": "RSA", "use": "sig", "alg": alg, "kid": kid, "n": b64url(n), "e": b64url(e)}
 
 
+def _key_fits(key: PrivateKey, alg: str) -> bool:
+    if alg in EC_ALGORITHMS:
+        return isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == EC_CURVES[_CRV_BY_ALG[alg]][0]().name
+    if alg == "EdDSA":
+        return isinstance(key, ed25519.Ed25519PrivateKey)
+    return isinstance(key, rsa.RSAPrivateKey)
+
+
+def generate_key(algorithm: str = "RS256", *, key_size: int = 2048) -> PrivateKey:
+    """A new private key for ``algorithm``: RSA of ``key_size`` bits, the curve of an ES*, or Ed25519.
+
+    Example::
+
+        generate_key("ES384").curve.name  # 'secp384r1'
+    """
+    if algorithm in EC_ALGORITHMS:
+        return ec.generate_private_key(EC_CURVES[_CRV_BY_ALG[algorithm]][0]())
+    if algorithm == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    if algorithm not in SUPPORTED_ALGORITHMS:
+        raise ValueError(f"unsupported algorithm {algorithm!r}; supported: {', '.join(SUPPORTED_ALGORITHMS)}")
+    return rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+
+
+def sign_jws(key: PrivateKey, alg: str, signing_input: bytes) -> bytes:
+    """The JOSE signature of ``signing_input`` by ``key`` with ``alg`` (ECDSA as fixed-length ``r || s``).
+
+    Raises ``ValueError`` when the key's type or curve does not fit ``alg``.
+    """
+    if alg not in SUPPORTED_ALGORITHMS or not _key_fits(key, alg):
+        raise ValueError(f"a {type(key).__name__} cannot sign {alg!r}")
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(signing_input)
+    digest = _HASHES[alg[2:]]
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(digest)))
+        size = EC_COORDINATE_BYTES[_CRV_BY_ALG[alg]]
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    if alg.startswith("PS"):
+        pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+        return key.sign(signing_input, pss, digest)
+    return key.sign(signing_input, padding.PKCS1v15(), digest)
+
+
 class LocalIssuer:
-    """An issuer with its own RSA keys and a loopback JWKS endpoint.
+    """An issuer with its own keys and a loopback JWKS endpoint.
 
     Parameters:
         key_size: RSA modulus size in bits for generated keys.
         port: port to listen on; 0 (the default) picks a free one.
-        private_key: an existing RSA private key (PEM bytes or a key object) to use as
-            the first signing key instead of generating one.
+        private_key: an existing private key (PEM bytes or a key object) fitting
+            ``algorithm`` to use as the first signing key instead of generating one.
         kid: the first key's ``kid`` (a random one by default).
         issuer: the ``iss`` to mint (default: the server's own URL, ``http://127.0.0.1:{port}``).
+        algorithm: what :meth:`mint` signs with (default RS256): RS256/384/512,
+            PS256/384/512, ES256/384/512 or EdDSA. Keys are generated to fit it (RSA,
+            the curve of the ES*, Ed25519) and published with it as their ``alg``;
+            :meth:`validator` allows it.
 
     Attributes worth knowing:
         issuer, jwks_url: what to configure a validator with (or call :meth:`validator`).
@@ -97,10 +168,14 @@ class LocalIssuer:
         *,
         key_size: int = 2048,
         port: int = 0,
-        private_key: Union[bytes, rsa.RSAPrivateKey, None] = None,
+        private_key: Union[bytes, PrivateKey, None] = None,
         kid: Optional[str] = None,
         issuer: Optional[str] = None,
+        algorithm: str = "RS256",
     ) -> None:
+        if algorithm not in SUPPORTED_ALGORITHMS:
+            raise ValueError(f"unsupported algorithm {algorithm!r}; supported: {', '.join(SUPPORTED_ALGORITHMS)}")
+        self.algorithm = algorithm
         self.key_size = key_size
         self.failing = False
         self.stall_seconds = 0.0
@@ -110,12 +185,14 @@ class LocalIssuer:
         self._stopping = threading.Event()
         if isinstance(private_key, bytes):
             loaded = serialization.load_pem_private_key(private_key, password=None)
-            if not isinstance(loaded, rsa.RSAPrivateKey):
-                raise ValueError("private_key must be an RSA key")
+            if not isinstance(loaded, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
+                raise ValueError("private_key must be an RSA, EC or Ed25519 key")
             private_key = loaded
+        if private_key is not None and not _key_fits(private_key, algorithm):
+            raise ValueError(f"private_key does not fit {algorithm}: RS*/PS* need RSA, ES* its curve, EdDSA Ed25519")
         first = private_key or self._generate()
         self.kid = kid or self._new_kid()
-        self._keys: Dict[str, rsa.RSAPrivateKey] = {self.kid: first}
+        self._keys: Dict[str, PrivateKey] = {self.kid: first}
         self._published: List[str] = [self.kid]
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
@@ -153,14 +230,14 @@ class LocalIssuer:
             return self._fetch_count
 
     @property
-    def private_key(self) -> rsa.RSAPrivateKey:
+    def private_key(self) -> PrivateKey:
         """The current signing key."""
         return self._keys[self.kid]
 
     def jwks(self) -> Dict[str, Any]:
         """The JWKS document the server publishes now."""
         with self._lock:
-            return {"keys": [_public_jwk(kid, self._keys[kid]) for kid in self._published]}
+            return {"keys": [_public_jwk(kid, self._keys[kid], self.algorithm) for kid in self._published]}
 
     def rotate(self, *, keep_previous: bool = False) -> str:
         """Sign with a new key from now on and publish it; returns its ``kid``.
@@ -175,8 +252,10 @@ class LocalIssuer:
             self.kid = kid
         return kid
 
-    def add_key(self, key: Optional[rsa.RSAPrivateKey] = None, *, publish: bool = True) -> str:
+    def add_key(self, key: Optional[PrivateKey] = None, *, publish: bool = True) -> str:
         """Add a key without making it the current one (for rotation tests); returns its ``kid``."""
+        if key is not None and not _key_fits(key, self.algorithm):
+            raise ValueError(f"key does not fit {self.algorithm}")
         kid = self._new_kid()
         with self._lock:
             self._keys[kid] = key or self._generate()
@@ -224,7 +303,7 @@ class LocalIssuer:
         headers: Optional[Mapping[str, Any]] = None,
         **claims: Any,
     ) -> str:
-        """A signed access token like Wristband's (``typ: at+JWT``, ``kid``, RS256).
+        """A signed access token like Wristband's (``typ: at+JWT``, ``kid``, this issuer's algorithm).
 
         Keyword claims override the defaults; a claim set to ``None`` is removed.
         ``exp_in=None`` leaves out ``exp``. ``headers`` overrides header parameters the
@@ -232,7 +311,7 @@ class LocalIssuer:
         """
         body = self.claims(sub, scope, exp_in)
         body.update(claims)
-        header: Dict[str, Any] = {"kid": kid or self.kid, "typ": "at+JWT", "alg": "RS256"}
+        header: Dict[str, Any] = {"kid": kid or self.kid, "typ": "at+JWT", "alg": self.algorithm}
         header.update(headers or {})
         return self.sign(
             {k: v for k, v in header.items() if v is not None},
@@ -243,26 +322,24 @@ class LocalIssuer:
     def sign(self, header: JsonInput, payload: JsonInput, *, key_id: Optional[str] = None) -> str:
         """Sign arbitrary header and payload (dicts, or raw JSON as ``bytes``/``str``).
 
-        The algorithm comes from the header's ``alg`` (RS256, RS384 or RS512; RS256
-        when the header is raw JSON); the key is ``key_id``'s or the current one.
+        The algorithm comes from the header's ``alg`` (this issuer's algorithm when the
+        header is raw JSON or has none); it must fit the key, which is ``key_id``'s or
+        the current one (an RSA key signs RS* and PS*, so both can be tested).
         """
-        alg = header.get("alg", "RS256") if isinstance(header, Mapping) else "RS256"
-        if alg not in _HASHES:
-            raise ValueError("LocalIssuer signs with RS256, RS384 or RS512 only")
+        alg = header.get("alg", self.algorithm) if isinstance(header, Mapping) else self.algorithm
         signing_input = f"{b64url(_json_bytes(header))}.{b64url(_json_bytes(payload))}"
-        key = self._keys[key_id or self.kid]
-        signature = key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), _HASHES[alg])
+        signature = sign_jws(self._keys[key_id or self.kid], alg, signing_input.encode("ascii"))
         return f"{signing_input}.{b64url(signature)}"
 
     def validator(self, **overrides: Any) -> WristbandJwtValidator:
         """A validator pointed at this issuer; ``overrides`` are config fields."""
-        options: Dict[str, Any] = {"issuer": self.issuer, "jwks_url": self.jwks_url}
+        options: Dict[str, Any] = {"issuer": self.issuer, "jwks_url": self.jwks_url, "algorithms": [self.algorithm]}
         options.update(overrides)
         return create_wristband_jwt_validator(WristbandJwtValidatorConfig(**options))
 
     # -- internals ---------------------------------------------------------------------
-    def _generate(self) -> rsa.RSAPrivateKey:
-        return rsa.generate_private_key(public_exponent=65537, key_size=self.key_size)
+    def _generate(self) -> PrivateKey:
+        return generate_key(self.algorithm, key_size=self.key_size)
 
     @staticmethod
     def _new_kid() -> str:

@@ -1,4 +1,4 @@
-"""Validate Wristband (or any OIDC issuer's) RS256 access tokens.
+"""Validate Wristband (or any OIDC issuer's) access tokens: RS256 by default, PS*/ES*/EdDSA on request.
 
 A drop-in replacement for ``wristband.python_jwt``: the same factory, config, method
 names and messages, with stricter defaults and a cheaper hot path. Checks run
@@ -15,7 +15,9 @@ cheapest first, so forged garbage costs microseconds and never causes a JWKS fet
 
 A token over 1 KB whose key is already cached has its signature checked right after
 step 3, before its payload is even base64-decoded: a forged token of
-``max_token_bytes`` then costs about one RSA verify, not JSON work on top of it.
+``max_token_bytes`` then costs about one signature verify, not JSON work on top of it.
+What is algorithm-specific (key types, signature lengths) lives with the key
+(:mod:`wristband_mw.jose_adapter`); this module only asks it.
 
 ``validate`` never raises; every failure is a :class:`JwtValidationResult` with an
 :class:`ErrorCode`.
@@ -38,8 +40,8 @@ from .cache import BoundedMemo, TinyLfuCache
 from .config import WristbandJwtValidatorConfig
 from .errors import ErrorCode, safe_echo
 from .identity import Identity
-from .jose_adapter import VerificationKey
-from .jwks import MAX_KID_LENGTH, MAX_RSA_BITS, MIN_RSA_BITS, JwksClient
+from .jose_adapter import VerificationKey, signature_length_bounds
+from .jwks import MAX_KID_LENGTH, JwksClient
 from .keystore import KeyOutcome, KeyStore, NoKey
 from .payload import JWTPayload, JwtValidationResult
 from .stats import Counters
@@ -86,8 +88,6 @@ class _RefusedHeader(NamedTuple):
 
 
 _HeaderCheck = Union[_AcceptedHeader, _RefusedHeader]
-_MIN_SIGNATURE_BYTES = MIN_RSA_BITS // 8
-_MAX_SIGNATURE_BYTES = MAX_RSA_BITS // 8
 _EVENTS = (
     "valid",
     *(code.value for code in ErrorCode),
@@ -221,6 +221,9 @@ class WristbandJwtValidator:
         self._max_bytes = config.max_token_bytes
         self._algorithms = frozenset(config.algorithms)
         self._alg_list = ", ".join(config.algorithms)
+        # Per allowed alg, the signature lengths any acceptable key could produce: others
+        # are refused before the key lookup, so they never cause a fetch.
+        self._signature_bounds = {alg: signature_length_bounds(alg) for alg in config.algorithms}
         typ = config.token_typ.lower() if config.token_typ else ""
         if typ.startswith("application/"):  # RFC 7515 4.1.9: the prefix may be omitted
             typ = typ[len("application/") :]
@@ -468,9 +471,10 @@ class WristbandJwtValidator:
         alg, kid = checked
 
         # Looked up once (the store counts hits and misses): early for a large token only.
+        shortest, longest = self._signature_bounds[alg]
         key = self._keys.cached(kid) if verify_first else None
         if key is not None:
-            if not _MIN_SIGNATURE_BYTES <= len(parsed.signature) <= _MAX_SIGNATURE_BYTES:
+            if not shortest <= len(parsed.signature) <= longest:
                 return _fail(ErrorCode.INVALID_SIGNATURE, "Invalid signature")
             failure = self._check_signature(parsed, alg, key)
             if failure is not None:
@@ -483,7 +487,7 @@ class WristbandJwtValidator:
         failure = self._check_claims(parsed)
         if failure is not None:
             return failure
-        if not _MIN_SIGNATURE_BYTES <= len(parsed.signature) <= _MAX_SIGNATURE_BYTES:
+        if not shortest <= len(parsed.signature) <= longest:
             return _fail(ErrorCode.INVALID_SIGNATURE, "Invalid signature")
 
         if not verify_first:
@@ -564,13 +568,13 @@ class WristbandJwtValidator:
         return self._accept(digest, parsed, key)
 
     def _check_signature(self, parsed: ParsedToken, alg: str, key: VerificationKey) -> Optional[JwtValidationResult]:
-        if alg not in key.verifiers:
+        if not key.allows(alg):
             return _fail(
                 ErrorCode.DISALLOWED_ALGORITHM,
-                f"Algorithm {alg} not allowed for signing key '{safe_echo(key.kid)}': "
-                f"the JWKS restricts it to {safe_echo(key.alg)}",
+                f"Algorithm {alg} not allowed for signing key '{safe_echo(key.kid)}': {key.refusal(alg)}",
             )
-        if len(parsed.signature) != (key.bits + 7) // 8 or not key.verify(alg, parsed.signing_input, parsed.signature):
+        # The key checks the signature's length (one per key and alg) before any math.
+        if not key.verify(alg, parsed.signing_input, parsed.signature):
             return _fail(ErrorCode.INVALID_SIGNATURE, "Invalid signature")
         return None
 
