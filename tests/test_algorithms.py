@@ -29,14 +29,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from test_attacks import (
-    assert_accepted,
-    assert_refused,
-    json_bytes,
-    serve_jwks,
-    signing_input,
-    unsigned,
-)
+from support.encoding import b64url_decode, json_bytes
+from support.tokens import forge, signing_input
+from test_attacks import assert_accepted, assert_refused, serve_jwks
 
 from wristband_mw import ErrorCode
 from wristband_mw.jose_adapter import SUPPORTED_ALGORITHMS, signature_length_bounds
@@ -291,10 +286,6 @@ def test_ecdsa_signature_of_any_other_length_is_refused(issuers: Dict[str, Local
         assert_refused(issuer, f"{si}.{b64url(wrong)}", ErrorCode.INVALID_SIGNATURE, http=False)
 
 
-def b64url_decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
 @pytest.mark.parametrize(
     "r_s",
     ["zero-r", "zero-s", "r-is-n", "s-is-n", "all-ff", "swapped"],
@@ -423,7 +414,7 @@ def test_hmac_and_none_stay_impossible_with_every_algorithm_allowed(issuers: Dic
     for kid in (issuer.kid, "hmac"):
         si = signing_input(header(issuer, alg, kid=kid), issuer.claims())
         signature = hmac.new(secret, si.encode(), hashlib.sha256).digest() if alg == "HS256" else b""
-        token = f"{si}.{b64url(signature)}" if signature else unsigned(header(issuer, alg, kid=kid), issuer.claims())
+        token = f"{si}.{b64url(signature)}" if signature else forge(header(issuer, alg, kid=kid), issuer.claims(), b"")
         assert_refused(issuer, token, ErrorCode.DISALLOWED_ALGORITHM, algorithms=ALL)
 
 

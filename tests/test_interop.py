@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
-from test_attacks import signing_input
+from support.tokens import signing_input
 
 from wristband_mw import ErrorCode, WristbandJwtValidator
 from wristband_mw.jose_adapter import SUPPORTED_ALGORITHMS
