@@ -11,7 +11,9 @@ from .asgi import JwtAsgiMiddleware
 from .bearer import extract_bearer_token
 from .claims import AnonymousUser, AuthCredentials, AuthenticatedUser, get_claims, get_token
 from .config import ValidatorConfig, WristbandJwtValidatorConfig
+from .discovery import DiscoveryError, OpenIdConfiguration
 from .errors import BearerTokenError, ErrorCode, JwksError
+from .multi import IssuerResolver, MultiIssuerValidator
 from .payload import JWTPayload, JwtValidationResult
 from .responses import AuthFailure, ErrorResponse, default_error_response
 from .tokens import decode_unverified
@@ -29,14 +31,18 @@ __all__ = [
     "AuthFailure",
     "AuthenticatedUser",
     "BearerTokenError",
+    "DiscoveryError",
     "ErrorCode",
     "ErrorResponse",
+    "IssuerResolver",
     "JWTPayload",
     "JwksError",
     "JwtValidationResult",
     "JwtAsgiMiddleware",
     "JwtValidator",
     "JwtWsgiMiddleware",
+    "MultiIssuerValidator",
+    "OpenIdConfiguration",
     "ValidatorConfig",
     "WristbandJwtValidator",
     "WristbandJwtValidatorConfig",
