@@ -255,8 +255,8 @@ class DiscoveringJwksClient:
             if held is not None and (self._ttl is None or now < held.fetched_at + self._ttl + self._stale_if_error):
                 self._note_failure(f"{exc}; keeping the jwks_uri found before, {held.found.jwks_uri}")
                 return held.found.jwks_uri
-            self._note_failure(str(exc))
-            raise
+            logger.debug("%s of %s could not be read: %s", _DOCUMENT, self.issuer, exc)
+            raise  # the key store logs the failed fetch, once per failure streak
         except Exception as exc:  # a bug or an exotic failure: reported like any failed fetch
             self.counters.incr("discovery_fetches_failed")
             raise DiscoveryError(f"{_DOCUMENT} fetch failed: {type(exc).__name__}: {exc}"[:300]) from None

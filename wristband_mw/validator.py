@@ -231,7 +231,7 @@ class WristbandJwtValidator:
 
     def prefetch(self) -> None:
         """Fetch the JWKS now (with discovery, the OpenID configuration first), for fail-fast
-        start-up; raises :class:`JwksError` on failure (a ``DiscoveryError`` for the document)."""
+        start-up; raises :class:`JwksError` on failure, saying whether the document or the keys failed."""
         self._keys.prefetch()
 
     async def prefetch_async(self) -> None:
