@@ -258,12 +258,18 @@ def test_a_pattern_only_resolver_still_holds_at_most_max_issuers(tenants):
         return None
 
     multi = MultiIssuerValidator(resolver=pattern_only, max_issuers=5, resolver_rate=1000, monotonic=clock)
-    for n in range(40):
+    first = tenants.mint("0000")
+    assert multi.validate(first).is_valid
+    for n in range(1, 40):
         clock.advance(1)
         assert multi.validate(tenants.mint(f"{n:04d}")).is_valid
     stats = multi.stats()["resolver"]
     assert stats["held"] == 5 and stats["issuers_built"] == 40 and stats["issuers_evicted"] == 35
     assert len(multi.issuers) == 5 and multi.issuers[-1] == tenants.iss("0039")
+    # The first token's remembered route led to a dropped validator: it is rebuilt, not reused.
+    clock.advance(1)
+    assert multi.validate(first).is_valid
+    assert multi.stats()["resolver"]["issuers_built"] == 41
 
 
 def test_resolver_mistakes_refuse_the_issuer(tenants, caplog):

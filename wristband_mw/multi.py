@@ -32,6 +32,7 @@ without Python's hooks); each validator handles its own caches and connections.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import threading
@@ -58,6 +59,7 @@ IssuerResolver = Callable[[str], Optional[WristbandJwtValidatorConfig]]
 
 MAX_ISSUER_LENGTH = 512
 REFUSED_ISSUERS_KEPT = 4096
+ROUTES_KEPT = 4096
 DEFAULT_MAX_ISSUERS = 100
 _RECENT_TOKENS = 64
 _ECHO = 128
@@ -71,6 +73,8 @@ _EVENTS = (
     "issuers_evicted",
 )
 
+_SHA256 = hashlib.sha256()  # copied per token: cheaper than a new context
+_Route = Tuple[WristbandJwtValidator, Optional[bytes]]
 _LIVE: weakref.WeakSet[MultiIssuerValidator] = weakref.WeakSet()
 
 
@@ -153,9 +157,10 @@ class MultiIssuerValidator:
         self._refused: LRUCache[str, bool] = LRUCache(REFUSED_ISSUERS_KEPT, float(refused_ttl), clock=monotonic)
         self._allowance = float(max_issuers)
         self._allowance_at = monotonic()
-        # A client sends its token again and again: the last few find their validator
-        # without decoding the payload (cleared when full, and when a validator is dropped).
+        # Routes of tokens that validated, so they are not decoded again: the last few
+        # verbatim (cleared when full), more by SHA-256; both cleared when a validator is dropped.
         self._recent: Dict[str, WristbandJwtValidator] = {}
+        self._routes: LRUCache[bytes, WristbandJwtValidator] = LRUCache(ROUTES_KEPT)
         self.max_token_bytes = max((v.config.max_token_bytes for v in static.values()), default=8192)
         self._pid = os.getpid()
         _LIVE.add(self)
@@ -189,14 +194,20 @@ class MultiIssuerValidator:
         route = self._route(token)
         if isinstance(route, JwtValidationResult):
             return route
-        return route.validate(token)
+        result = route[0].validate(token)
+        if result.is_valid and route[1] is not None:
+            self._learn(token, route[1], route[0])
+        return result
 
     async def validate_async(self, token: str) -> JwtValidationResult:
         """Same result as :meth:`validate`; fetches run in worker threads, never on the loop."""
         route = self._route(token)
         if isinstance(route, JwtValidationResult):
             return route
-        return await route.validate_async(token)
+        result = await route[0].validate_async(token)
+        if result.is_valid and route[1] is not None:
+            self._learn(token, route[1], route[0])
+        return result
 
     def prefetch(self) -> None:
         """Fetch every held validator's keys (and discovery documents) now.
@@ -252,11 +263,22 @@ class MultiIssuerValidator:
             validator.close()
 
     # -- routing -------------------------------------------------------------------------
-    def _route(self, token: object) -> Union[WristbandJwtValidator, JwtValidationResult]:
+    def _route(self, token: object) -> Union[_Route, JwtValidationResult]:
+        """The validator for ``token`` (with the token's digest, to remember the route if it
+        validates), or the refusal. Decoding the payload costs about 20 us, so the routes of
+        tokens that validated are remembered: verbatim for the last few, by SHA-256 for more."""
+        digest: Optional[bytes] = None
         if type(token) is str:
             recent = self._recent.get(token)
             if recent is not None:
-                return recent
+                return recent, None
+            if token.isascii() and len(token) <= self.max_token_bytes:
+                hasher = _SHA256.copy()
+                hasher.update(token.encode("ascii"))
+                digest = hasher.digest()
+                known = self._routes.get(digest)
+                if known is not None:
+                    return known, None
         try:
             iss = self._unverified_issuer(token)
         except _RefusedError as refusal:
@@ -275,8 +297,7 @@ class MultiIssuerValidator:
                 ErrorCode.INVALID_ISSUER,
                 f"Invalid issuer. Expected one of the configured issuers, got {safe_echo(iss, _ECHO)}",
             )
-        self._remember(token, validator)
-        return validator
+        return validator, digest
 
     def _unverified_issuer(self, token: object) -> object:
         """The payload's ``iss``, not verified (``None`` when absent); :class:`_RefusedError` for garbage.
@@ -342,7 +363,8 @@ class MultiIssuerValidator:
                 self._built[iss] = validator
                 while len(self._built) > self.max_issuers:
                     dropped, _ = self._built.popitem(last=False)  # closed by GC once no request uses it
-                    self._recent = {}
+                    self._recent = {}  # no remembered route may lead to a dropped validator
+                    self._routes.clear()
                     self._counters.incr("issuers_evicted")
                     logger.debug("dropped the least recently used issuer %s", safe_echo(dropped, _ECHO))
                 self.max_token_bytes = max(self.max_token_bytes, config.max_token_bytes)
@@ -385,9 +407,10 @@ class MultiIssuerValidator:
         self._allowance -= 1.0
         return True
 
-    def _remember(self, token: object, validator: WristbandJwtValidator) -> None:
-        if type(token) is not str:
-            return
+    def _learn(self, token: str, digest: bytes, validator: WristbandJwtValidator) -> None:
+        """Remember the route of a token that validated (never of a refused one: a flood of
+        forged tokens must not push real routes out)."""
+        self._routes.set(digest, validator)
         with self._locked():
             if len(self._recent) >= _RECENT_TOKENS:
                 self._recent = {}
@@ -412,6 +435,7 @@ class MultiIssuerValidator:
         self._lock = threading.Lock()
         self._resolving = threading.Lock()
         self._refused.after_fork()
+        self._routes.after_fork()
         self._pid = os.getpid()
 
 

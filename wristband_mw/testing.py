@@ -329,6 +329,10 @@ class LocalIssuer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle on, a second request on a
+            # kept-alive connection (the JWKS after the discovery document) waits ~40 ms
+            # for the client's delayed ACK.
+            disable_nagle_algorithm = True
 
             def handle(self) -> None:
                 with contextlib.suppress(ConnectionError):  # a client dropped a kept-alive connection
