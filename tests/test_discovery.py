@@ -8,6 +8,7 @@ Keycloak and Google publish, with this test's own keys.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import threading
@@ -446,7 +447,7 @@ def test_issuer_mismatch_message_escapes_and_bounds_the_document_value(idp, keys
     ("jwks_uri", "trusted"),
     [
         ("http://idp.example.com/keys", False),
-        ("http://127.0.0.2/keys", True),  # loopback, as for jwks_url
+        ("http://127.0.0.2:{port}/keys", True),  # loopback, as for jwks_url
         ("ftp://idp.example.com/keys", False),
         ("/keys", False),
         ("https://user:pw@idp.example.com/keys", False),
@@ -455,6 +456,8 @@ def test_issuer_mismatch_message_escapes_and_bounds_the_document_value(idp, keys
     ],
 )
 def test_jwks_uri_must_be_https(jwks_uri, trusted, idp, keys):
+    if isinstance(jwks_uri, str):
+        jwks_uri = jwks_uri.format(port=idp.server.port)
     document = {"issuer": idp.base, **({"jwks_uri": jwks_uri} if jwks_uri is not None else {})}
     idp.serve_json(OIDC, document)
     client = DiscoveringJwksClient(idp.base, discovery_urls(idp.base), ["RS256"], 2.0, ttl=600, stale_if_error=0)
@@ -463,8 +466,9 @@ def test_jwks_uri_must_be_https(jwks_uri, trusted, idp, keys):
     except DiscoveryError as exc:
         assert not trusted, exc
         assert "jwks_uri" in str(exc)
-    except JwksError as exc:  # trusted, but nothing listens on 127.0.0.2's port 80
+    except JwksError as exc:  # trusted, but nothing listens there: the port is bound on 127.0.0.1 only
         assert trusted, exc
+        assert "JWKS fetch failed" in str(exc)
     finally:
         client.close()
     assert (client.found is not None) is trusted
@@ -626,6 +630,20 @@ def test_concurrent_cold_requests_make_one_discovery_and_one_jwks_fetch(idp, key
         thread.join(10)
     assert results == [True] * 16
     assert (idp.hits(OIDC), idp.hits("/keys")) == (1, 1)
+
+
+def test_validate_async_discovers_off_the_event_loop(idp, keys):
+    simple_idp(idp, keys[0])
+    validator = validator_for(idp.base)
+    token = sign(keys[0], "k1", claims_for(idp.base))
+
+    async def scenario() -> List[bool]:
+        results = await asyncio.gather(*(validator.validate_async(token) for _ in range(8)))
+        return [r.is_valid for r in results]
+
+    assert asyncio.run(scenario()) == [True] * 8
+    assert (idp.hits(OIDC), idp.hits("/keys")) == (1, 1)
+    validator.close()
 
 
 def test_split_horizon_discovery_url(idp, keys):
