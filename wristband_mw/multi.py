@@ -24,6 +24,12 @@ attacker-chosen strings, so:
   used one is dropped (closed once no request uses it: garbage collection) when a new
   one needs the room.
 
+Decoding a payload to read its ``iss`` costs about 20 us, against about 2 us for a token
+the chosen validator has already verified; so the routes of tokens that *validated*
+are remembered (the last 64 verbatim, :data:`ROUTES_KEPT` more by SHA-256), and a valid
+token is decoded once. Refused tokens are never remembered, so forged ones cannot push
+real routes out; both are cleared when a resolver-built validator is dropped.
+
 Thread-safe and fork-safe: the tables change only under a lock, which a forked child
 replaces (through ``os.register_at_fork``, or a process-id check where a server forks
 without Python's hooks); each validator handles its own caches and connections.
