@@ -578,6 +578,18 @@ def test_moved_jwks_uri_is_found_again_after_the_key_set_fails(idp, keys):
     assert validator.validate(sign(keys[1], "k2", claims_for(idp.base))).is_valid
 
 
+def test_a_failing_key_set_does_not_reread_a_document_just_read(idp, keys):
+    simple_idp(idp, keys[0])
+    idp.routes["/keys"] = respond(500, b"{}")
+    clock = FakeClock()
+    validator = validator_for(idp.base, monotonic=clock)
+    token = sign(keys[0], "k1", claims_for(idp.base))
+    assert validator.validate(token).error is ErrorCode.KEYS_UNAVAILABLE
+    clock.advance(1.1)  # past the first back-off step
+    assert validator.validate(token).error is ErrorCode.KEYS_UNAVAILABLE
+    assert (idp.hits(OIDC), idp.hits("/keys")) == (1, 2)
+
+
 def test_stale_document_keeps_serving_while_the_idp_fails_it(idp, keys):
     simple_idp(idp, keys[0])
     clock = FakeClock()

@@ -223,14 +223,15 @@ class DiscoveringJwksClient:
         Document and key set share one deadline of ``timeout`` seconds.
         """
         with self.fetcher.deadline():
-            jwks_uri = self._jwks_uri()
+            jwks_uri, just_read = self._jwks_uri()
             jwks = self._jwks
             if jwks is None or jwks.url != jwks_uri:
                 jwks = self._jwks = JwksClient(jwks_uri, self.algorithms, self.timeout, fetcher=self.fetcher)
             try:
                 return jwks.fetch()
             except JwksError:
-                self._due_now()  # the jwks_uri may have moved: read the document again next time
+                if not just_read:
+                    self._due_now()  # the jwks_uri may have moved: read the document again next time
                 raise
 
     def after_fork_in_child(self) -> None:
@@ -243,18 +244,19 @@ class DiscoveringJwksClient:
         self.fetcher.close()
 
     # -- internals -----------------------------------------------------------------------
-    def _jwks_uri(self) -> str:
+    def _jwks_uri(self) -> Tuple[str, bool]:
+        """The ``jwks_uri`` to use, and whether the document was read just now."""
         held = self._held
         now = self._clock()
         if held is not None and now < held.due_at:
-            return held.found.jwks_uri
+            return held.found.jwks_uri, False
         try:
             found = self._discover()
         except JwksError as exc:
             self.counters.incr("discovery_fetches_failed")
             if held is not None and (self._ttl is None or now < held.fetched_at + self._ttl + self._stale_if_error):
                 self._note_failure(f"{exc}; keeping the jwks_uri found before, {held.found.jwks_uri}")
-                return held.found.jwks_uri
+                return held.found.jwks_uri, False
             logger.debug("%s of %s could not be read: %s", _DOCUMENT, self.issuer, exc)
             raise  # the key store logs the failed fetch, once per failure streak
         except Exception as exc:  # a bug or an exotic failure: reported like any failed fetch
@@ -268,7 +270,7 @@ class DiscoveringJwksClient:
             logger.warning("%s of %s read again from %s", _DOCUMENT, self.issuer, found.url)
         logger.debug("%s of %s from %s: jwks_uri %s", _DOCUMENT, self.issuer, found.url, found.jwks_uri)
         self.counters.incr("discovery_fetches_ok")
-        return found.jwks_uri
+        return found.jwks_uri, True
 
     def _discover(self) -> OpenIdConfiguration:
         refusals: List[str] = []
