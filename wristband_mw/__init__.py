@@ -10,8 +10,10 @@ import logging
 from .asgi import JwtAsgiMiddleware
 from .bearer import extract_bearer_token
 from .config import ValidatorConfig, WristbandJwtValidatorConfig
+from .discovery import DiscoveryError, OpenIdConfiguration
 from .errors import BearerTokenError, ErrorCode, JwksError, TokenParseError, WristbandMwError
 from .identity import AnonymousUser, AuthCredentials, AuthenticatedUser, get_claims, get_token
+from .multi import IssuerResolver, MultiIssuerValidator
 from .options import MiddlewareOptions
 from .payload import JWTPayload, JwtValidationResult
 from .responses import AuthFailure, ErrorResponse, default_error_response
@@ -30,8 +32,10 @@ __all__ = [
     "AuthFailure",
     "AuthenticatedUser",
     "BearerTokenError",
+    "DiscoveryError",
     "ErrorCode",
     "ErrorResponse",
+    "IssuerResolver",
     "JWTPayload",
     "JwksError",
     "JwtValidationResult",
@@ -39,6 +43,8 @@ __all__ = [
     "JwtValidator",
     "JwtWsgiMiddleware",
     "MiddlewareOptions",
+    "MultiIssuerValidator",
+    "OpenIdConfiguration",
     "TokenParseError",
     "ValidatorConfig",
     "WristbandJwtValidator",

@@ -27,12 +27,13 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import (
     BearerTokenError,
     ErrorCode,
     JwtValidationResult,
+    MultiIssuerValidator,
     WristbandJwtValidator,
     WristbandJwtValidatorConfig,
     __version__,
@@ -163,7 +164,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--header", help="an Authorization header value instead, e.g. 'Bearer eyJ...'")
     check.add_argument("--domain", help="Wristband application vanity domain, e.g. auth.yourapp.io")
     check.add_argument("--jwks-url", help="JWKS URL (with --issuer) when not using --domain")
-    check.add_argument("--issuer", help="expected iss (with --jwks-url, or to override --domain's)")
+    check.add_argument(
+        "--issuer",
+        action="append",
+        help="expected iss; without --jwks-url and --domain its JWKS is found by OIDC discovery "
+        "(repeat for several issuers: the token's iss picks one)",
+    )
+    check.add_argument("--discovery-url", help="the OpenID configuration's URL, when not under the issuer's")
     check.add_argument("--audience", action="append", help="expected aud (repeat for several)")
     check.add_argument("--leeway", type=_finite, default=0.0, help="seconds of clock skew to tolerate")
     check.add_argument("--timeout", type=_finite, default=5.0, help="JWKS fetch timeout in seconds")
@@ -424,7 +431,8 @@ FIXES: Dict[ErrorCode, str] = {
     ErrorCode.TOO_LARGE: "This is not an access token; check what is being sent.",
     ErrorCode.DISALLOWED_ALGORITHM: "Only tokens signed with the allowed algorithms (RS256) are accepted.",
     ErrorCode.INVALID_TYPE: "Send the access token (typ at+jwt), not the ID token or the refresh token.",
-    ErrorCode.INVALID_ISSUER: "The token comes from another issuer: check --domain (the application's vanity domain).",
+    ErrorCode.INVALID_ISSUER: "The token comes from another issuer: check --domain (the application's vanity domain) "
+    "or --issuer.",
     ErrorCode.INVALID_AUDIENCE: "The token was issued for another API: check the audience your client requests.",
     ErrorCode.EXPIRED: "Get a new access token (refresh it before it expires).",
     ErrorCode.NOT_YET_VALID: "Check this machine's clock, or allow a little --leeway.",
@@ -432,32 +440,59 @@ FIXES: Dict[ErrorCode, str] = {
     ErrorCode.INVALID_CLAIM: "Time claims must be JSON numbers and kid a short string: the token is not standard.",
     ErrorCode.UNKNOWN_KEY: "The token was signed by a key this JWKS does not publish: another application or "
     "environment, or a key rotated out.",
-    ErrorCode.KEYS_UNAVAILABLE: "Check the JWKS URL and the network (proxy, TLS, firewall).",
+    ErrorCode.KEYS_UNAVAILABLE: "Check the JWKS URL (with discovery: the issuer and its OpenID configuration) "
+    "and the network (proxy, TLS, firewall).",
     ErrorCode.INVALID_SIGNATURE: "The token was altered, or signed by another issuer with the same kid.",
 }
 
 
+Checker = Union[WristbandJwtValidator, MultiIssuerValidator]
+
+
 def _run_check(args: argparse.Namespace) -> int:
-    validator = _check_validator(args)
+    checker = _check_validator(args)
     try:
         token = _token_input(args)
     except BearerTokenError as exc:
-        return _report(args, validator, None, JwtValidationResult(False, None, str(exc), ErrorCode.MALFORMED))
-    result = validator.validate(token)
-    return _report(args, validator, token, result)
+        return _report(args, checker, None, JwtValidationResult(False, None, str(exc), ErrorCode.MALFORMED))
+    result = checker.validate(token)
+    return _report(args, checker, token, result)
 
 
-def _check_validator(args: argparse.Namespace) -> WristbandJwtValidator:
-    if not args.domain and not (args.jwks_url and args.issuer):
-        raise UsageError("say whose tokens to accept: --domain auth.yourapp.io, or --jwks-url URL --issuer ISS")
+def _check_validator(args: argparse.Namespace) -> Checker:
+    issuers: List[str] = args.issuer or []
+    if not args.domain and not issuers:
+        raise UsageError(
+            "say whose tokens to accept: --domain auth.yourapp.io, --issuer ISS (found by OIDC discovery), "
+            "or --jwks-url URL --issuer ISS"
+        )
+    if len(issuers) > 1 and (args.domain or args.jwks_url or args.discovery_url):
+        raise UsageError(
+            "several --issuer values are each found by discovery: drop --domain, --jwks-url, --discovery-url"
+        )
+    discovery = not args.domain and not args.jwks_url
+    if args.discovery_url and not discovery:
+        raise UsageError("--discovery-url finds the JWKS itself: drop --domain and --jwks-url")
+    options: Dict[str, Any] = {
+        "audience": args.audience,
+        "leeway": args.leeway,
+        "jwks_fetch_timeout": args.timeout,
+    }
     try:
+        if len(issuers) > 1:
+            return MultiIssuerValidator(
+                [
+                    create_wristband_jwt_validator(WristbandJwtValidatorConfig(issuer=iss, discovery=True, **options))
+                    for iss in issuers
+                ]
+            )
         config = WristbandJwtValidatorConfig(
             wristband_application_vanity_domain=args.domain,
-            issuer=args.issuer,
+            issuer=issuers[0] if issuers else None,
             jwks_url=args.jwks_url,
-            audience=args.audience,
-            leeway=args.leeway,
-            jwks_fetch_timeout=args.timeout,
+            discovery=discovery,
+            discovery_url=args.discovery_url,
+            **options,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -479,16 +514,22 @@ def _token_input(args: argparse.Namespace) -> str:
         raise UsageError(f"cannot read the token from stdin: {exc}") from None
 
 
-def _report(
-    args: argparse.Namespace, validator: WristbandJwtValidator, token: Optional[str], result: JwtValidationResult
-) -> int:
+def _report(args: argparse.Namespace, checker: Checker, token: Optional[str], result: JwtValidationResult) -> int:
     header: Dict[str, Any] = {}
     claims: Dict[str, Any] = {}
     if token:
         with contextlib.suppress(ValueError):  # malformed: the result already says why
             header, claims = decode_unverified(token)
-    jwks_kids = _jwks_kids(validator, result)
-    details = _details(validator, result, header, claims, jwks_kids)
+    # With several issuers, the one the token names (if it is one of them) explains the outcome.
+    if isinstance(checker, MultiIssuerValidator):
+        iss = claims.get("iss")
+        validator = checker.validator_for(iss) if isinstance(iss, str) else None
+    else:
+        validator = checker
+    jwks_kids, fetch_error = _jwks_kids(validator, result) if validator is not None else (None, None)
+    details = _details(checker, validator, result, header, claims, jwks_kids)
+    if details["discovery"] is not None and details["discovery"]["found_at"] is None:
+        details["discovery"]["error"] = fetch_error
     if args.json:
         _out(json.dumps(details, indent=2, sort_keys=True))
     else:
@@ -498,22 +539,25 @@ def _report(
     return EXIT_USAGE if result.error is ErrorCode.KEYS_UNAVAILABLE else EXIT_INVALID
 
 
-def _jwks_kids(validator: WristbandJwtValidator, result: JwtValidationResult) -> Optional[List[str]]:
-    """The kids the JWKS publishes, fetching it if validation stopped before the key."""
+def _jwks_kids(
+    validator: WristbandJwtValidator, result: JwtValidationResult
+) -> Tuple[Optional[List[str]], Optional[str]]:
+    """The kids the JWKS publishes, fetching it if validation stopped before the key; or why not."""
     if result.error is ErrorCode.KEYS_UNAVAILABLE:
-        return None
+        return None, result.error_message
     kids = list(validator.stats()["cached_kids"])
     if not kids:
         try:
             validator.prefetch()
-        except Exception:
-            return None
+        except Exception as exc:
+            return None, str(exc)
         kids = list(validator.stats()["cached_kids"])
-    return sorted(kids)
+    return sorted(kids), None
 
 
 def _details(
-    validator: WristbandJwtValidator,
+    checker: Checker,
+    validator: Optional[WristbandJwtValidator],
     result: JwtValidationResult,
     header: Dict[str, Any],
     claims: Dict[str, Any],
@@ -521,6 +565,14 @@ def _details(
 ) -> Dict[str, Any]:
     now = time.time()
     kid = header.get("kid")
+    discovery: Optional[Dict[str, Any]] = None
+    if validator is not None and validator.config.uses_discovery:
+        found = validator.openid_configuration()
+        discovery = {
+            "urls": list(validator.config.resolved_discovery_urls),
+            "found_at": found.url if found is not None else None,
+            "jwks_uri": found.jwks_uri if found is not None else None,
+        }
     details: Dict[str, Any] = {
         "valid": result.is_valid,
         "error": result.error.value if result.error else None,
@@ -531,8 +583,10 @@ def _details(
         "kid": kid,
         "kid_in_jwks": None if jwks_kids is None or kid is None else kid in jwks_kids,
         "jwks_kids": jwks_kids,
-        "issuer": validator.issuer,
-        "jwks_url": validator.config.resolved_jwks_url,
+        "issuer": validator.issuer if validator is not None else None,
+        "issuers": list(checker.issuers) if isinstance(checker, MultiIssuerValidator) else [checker.issuer],
+        "jwks_url": _jwks_url(validator, discovery),
+        "discovery": discovery,
     }
     for name in ("exp", "nbf", "iat"):
         value = claims.get(name)
@@ -543,6 +597,15 @@ def _details(
                 "seconds_from_now": round(value - now),
             }
     return details
+
+
+def _jwks_url(validator: Optional[WristbandJwtValidator], discovery: Optional[Dict[str, Any]]) -> Optional[str]:
+    if validator is None:
+        return None
+    if discovery is not None:
+        jwks_uri: Optional[str] = discovery["jwks_uri"]
+        return jwks_uri
+    return validator.config.resolved_jwks_url
 
 
 def _fix(
@@ -581,9 +644,18 @@ def _format_details(details: Dict[str, Any]) -> str:
     if not details["valid"]:
         lines.append(f"Reason:   {details['error_message']}")
         lines.append(f"Fix:      {details['fix']}")
-    lines.append(f"Issuer:   expected {details['issuer']}, token says {details['claims'].get('iss')!r}")
+    expected = details["issuer"] or "one of " + ", ".join(details["issuers"])
+    lines.append(f"Issuer:   expected {expected}, token says {details['claims'].get('iss')!r}")
+    discovery = details["discovery"]
+    if discovery is not None:
+        if discovery["found_at"] is not None:
+            lines.append(f"Discovery: {discovery['found_at']} -> jwks_uri {discovery['jwks_uri']}")
+        else:
+            tried = " or ".join(discovery["urls"])
+            lines.append(f"Discovery: nothing trusted from {tried}: {discovery.get('error') or 'not fetched'}")
     kid_note = {True: "published in the JWKS", False: "NOT in the JWKS", None: "JWKS not consulted"}
-    lines.append(f"Key:      kid {details['kid']!r} ({kid_note[details['kid_in_jwks']]}) from {details['jwks_url']}")
+    source = details["jwks_url"] or "an unknown JWKS URL"
+    lines.append(f"Key:      kid {details['kid']!r} ({kid_note[details['kid_in_jwks']]}) from {source}")
     if details["jwks_kids"] is not None:
         lines.append(f"JWKS:     kids {', '.join(details['jwks_kids']) or 'none'}")
     for name, label in (("exp", "Expires"), ("nbf", "Not before"), ("iat", "Issued")):

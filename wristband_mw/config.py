@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
+from .discovery import check_discovery_issuer, discovery_urls
 from .jose_adapter import SUPPORTED_ALGORITHMS
-from .jwks import validate_jwks_url
+from .jwks import validate_fetch_url, validate_jwks_url
 
 __all__ = ["ValidatorConfig", "WristbandJwtValidatorConfig"]
 
@@ -70,10 +71,18 @@ class WristbandJwtValidatorConfig:
             verifying while refreshes fail.
         verified_token_cache_size: how many verified tokens to remember (0 disables).
         jwks: a static JWKS document; keys come from it and nothing is ever fetched.
+        discovery: find the JWKS through OpenID Connect discovery: the ``jwks_uri`` of
+            ``{issuer}/.well-known/openid-configuration`` (RFC 8414's
+            ``/.well-known/oauth-authorization-server`` as the fallback), trusted only
+            when the document names exactly this issuer. Excludes ``jwks_url``/``jwks``.
+        discovery_url: the discovery document's URL, when it is not where the issuer
+            says (split-horizon networks); implies ``discovery``. https only (plain http
+            for loopback hosts).
 
     Example::
 
         WristbandJwtValidatorConfig("auth.yourapp.io", audience="orders-api", leeway=30)
+        WristbandJwtValidatorConfig(issuer="https://idp.example.com/realms/shop", discovery=True)
     """
 
     wristband_application_vanity_domain: Optional[str] = None
@@ -92,6 +101,8 @@ class WristbandJwtValidatorConfig:
     jwks_stale_if_error: float = 86400
     verified_token_cache_size: int = 4096
     jwks: Optional[Mapping[str, Any]] = field(default=None, hash=False, compare=False, repr=False)
+    discovery: bool = False
+    discovery_url: Optional[str] = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise through the back door, once
@@ -99,16 +110,17 @@ class WristbandJwtValidatorConfig:
         if domain is not None:
             _check_domain(domain)
         self._check_cache_options(set_)
-        if self.issuer is None:
-            if domain is None:
-                raise ValueError(
-                    "pass wristband_application_vanity_domain (e.g. 'auth.yourapp.io'), or issuer with jwks_url"
-                )
-        elif not isinstance(self.issuer, str) or not self.issuer.strip() or self.issuer != self.issuer.strip():
+        issuer = self.issuer
+        if issuer is not None and (not isinstance(issuer, str) or not issuer.strip() or issuer != issuer.strip()):
             raise ValueError(
                 "issuer must be a non-empty string without surrounding whitespace, e.g. 'https://auth.yourapp.io'"
             )
-        if self.jwks_url is None and self.jwks is None and domain is None:
+        discovering = self._check_discovery()
+        if issuer is None and domain is None:
+            raise ValueError(
+                "pass wristband_application_vanity_domain (e.g. 'auth.yourapp.io'), or issuer with jwks_url"
+            )
+        if self.jwks_url is None and self.jwks is None and domain is None and not discovering:
             raise ValueError("pass jwks_url (or a static jwks) when wristband_application_vanity_domain is not given")
         if self.jwks_url is not None:
             validate_jwks_url(self.jwks_url)
@@ -117,6 +129,28 @@ class WristbandJwtValidatorConfig:
         set_(self, "audience", _normalise_audience(self.audience))
         set_(self, "algorithms", _normalise_algorithms(self.algorithms))
         self._check_limits()
+
+    def _check_discovery(self) -> bool:
+        """Check the discovery options; true when discovery is on (the issuer is then checked too)."""
+        if not isinstance(self.discovery, bool):
+            raise ValueError("discovery must be True or False")
+        if not self.uses_discovery:
+            return False
+        if self.discovery_url is not None:
+            validate_fetch_url(
+                self.discovery_url, "discovery_url", "https://idp.example.com/.well-known/openid-configuration"
+            )
+        if self.jwks_url is not None or self.jwks is not None:
+            raise ValueError(
+                "discovery finds the JWKS URL itself: pass either discovery (or discovery_url) or jwks_url / jwks"
+            )
+        if self.issuer is None and self.wristband_application_vanity_domain is None:
+            raise ValueError(
+                "discovery needs the issuer the document must name, e.g. issuer='https://idp.example.com/realms/shop'"
+            )
+        if self.discovery_url is None:
+            check_discovery_issuer(self.resolved_issuer)
+        return True
 
     def _check_cache_options(self, set_: Any) -> None:
         size = self.jwks_cache_max_size
@@ -164,7 +198,10 @@ class WristbandJwtValidatorConfig:
 
     @property
     def resolved_jwks_url(self) -> Optional[str]:
-        """Where keys are fetched: ``jwks_url``, else the vanity domain's JWKS; ``None`` with a static ``jwks``.
+        """Where keys are fetched: ``jwks_url``, else the vanity domain's JWKS.
+
+        ``None`` with a static ``jwks``, and with discovery (the URL is found at run time:
+        see ``WristbandJwtValidator.openid_configuration()``).
 
         Example::
 
@@ -173,9 +210,34 @@ class WristbandJwtValidatorConfig:
         """
         if self.jwks_url is not None:
             return self.jwks_url
-        if self.jwks is not None or self.wristband_application_vanity_domain is None:
+        if self.jwks is not None or self.wristband_application_vanity_domain is None or self.uses_discovery:
             return None
         return f"https://{self.wristband_application_vanity_domain}{WRISTBAND_JWKS_PATH}"
+
+    @property
+    def uses_discovery(self) -> bool:
+        """True when keys are found through discovery (``discovery=True`` or a ``discovery_url``)."""
+        return self.discovery is True or self.discovery_url is not None
+
+    @property
+    def resolved_discovery_urls(self) -> Tuple[str, ...]:
+        """Where the discovery document is looked up, in order; empty without discovery.
+
+        ``discovery_url`` alone when it is given; else the OpenID Connect location and
+        RFC 8414's (section 3: the well-known segment goes between host and path).
+
+        Example::
+
+            WristbandJwtValidatorConfig(issuer="https://idp.example.com/realms/shop", discovery=True
+                                        ).resolved_discovery_urls
+            # ('https://idp.example.com/realms/shop/.well-known/openid-configuration',
+            #  'https://idp.example.com/.well-known/oauth-authorization-server/realms/shop')
+        """
+        if not self.uses_discovery:
+            return ()
+        if self.discovery_url is not None:
+            return (self.discovery_url,)
+        return discovery_urls(self.resolved_issuer)
 
     @property
     def audiences(self) -> Tuple[str, ...]:

@@ -1,6 +1,7 @@
 """Fetch a JWKS over HTTP(S) and turn it into verification keys.
 
-Fetching is deliberately narrow: one ``urllib3.PoolManager`` per client (TLS
+Fetching (:class:`JsonFetcher`, shared with OIDC discovery) is deliberately narrow:
+one ``urllib3.PoolManager`` per client (TLS
 verified, connections reused; a forked child gets a pool of its own), one deadline
 for the whole fetch (connect, TLS, status line, headers, body and redirects: a
 watchdog shuts the fetch's sockets down when it passes, however slowly the server
@@ -26,7 +27,7 @@ import re
 import socket
 import threading
 import time
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
@@ -44,7 +45,16 @@ from .jose_adapter import (
 )
 from .strictjson import strict_json_object
 
-__all__ = ["JwksClient", "is_loopback_host", "judge_jwks", "parse_jwks", "validate_jwks_url"]
+__all__ = [
+    "HttpStatusError",
+    "JsonFetcher",
+    "JwksClient",
+    "is_loopback_host",
+    "judge_jwks",
+    "parse_jwks",
+    "validate_fetch_url",
+    "validate_jwks_url",
+]
 
 logger = logging.getLogger("wristband_mw")
 
@@ -54,7 +64,7 @@ MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 16384
 MAX_KEYS = 100
 MAX_KID_LENGTH = 256
-_NUM_POOLS = 2  # the JWKS host, and one redirect target
+_NUM_POOLS = 3  # the JWKS host, the discovery host (often the same), and one redirect target
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _LOOPBACK_NAMES = {"localhost", "localhost.", "::1"}
 _IPV4_OCTET = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
@@ -88,18 +98,28 @@ def is_loopback_host(host: str) -> bool:
 
 def validate_jwks_url(url: str) -> None:
     """Raise ``ValueError`` unless ``url`` is https, or plain http to a loopback host."""
+    validate_fetch_url(url, "jwks_url", "https://auth.yourapp.io/api/v1/oauth2/jwks")
+
+
+def validate_fetch_url(url: object, name: str, example: str) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``url`` is https, or plain http to a loopback host.
+
+    Example::
+
+        validate_fetch_url("http://10.0.0.5/jwks", "jwks_url", "https://idp/jwks")  # ValueError
+    """
     if not isinstance(url, str) or not url or url != url.strip():
-        raise ValueError("jwks_url must be an absolute https:// URL, e.g. 'https://auth.yourapp.io/api/v1/oauth2/jwks'")
+        raise ValueError(f"{name} must be an absolute https:// URL, e.g. {example!r}")
     parts = urlsplit(url)
     host = parts.hostname or ""
     if not host or parts.scheme not in ("https", "http"):
-        raise ValueError(f"jwks_url must be an absolute https:// URL; got {url!r}")
+        raise ValueError(f"{name} must be an absolute https:// URL; got {url[:200]!r}")
     if parts.scheme == "http" and not is_loopback_host(host):
         raise ValueError(
-            f"jwks_url must use https (plain http is allowed only for 127.0.0.1 and localhost); got {url!r}"
+            f"{name} must use https (plain http is allowed only for 127.0.0.1 and localhost); got {url[:200]!r}"
         )
     if parts.username or parts.password:
-        raise ValueError("jwks_url must not contain credentials")
+        raise ValueError(f"{name} must not contain credentials")
 
 
 def _b64url_bytes(value: object, name: str) -> bytes:
@@ -342,43 +362,73 @@ def _watched(pool: urllib3.PoolManager) -> urllib3.PoolManager:
     return pool
 
 
-class JwksClient:
-    """Fetches and parses one JWKS URL.
+class HttpStatusError(JwksError):
+    """The endpoint answered with an HTTP status other than 200 (``status`` says which)."""
 
-    Parameters:
-        url: the JWKS endpoint (checked with :func:`validate_jwks_url`).
-        algorithms: algorithms the keys will be asked to verify.
-        timeout: seconds for the whole fetch: connect, TLS, headers and body.
-        pool: an ``urllib3.PoolManager`` to use (tests pass one trusting their own CA).
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class JsonFetcher:
+    """GETs JSON documents under this module's transport rules (see the module docstring).
+
+    One ``urllib3.PoolManager`` (connections reused, TLS verified), one deadline per
+    fetch (:meth:`deadline`; several documents fetched under it share it), a body cap,
+    no content encodings, at most three redirects and each to ``https``, strict JSON.
+    Used by :class:`JwksClient` and by OIDC discovery, so both follow the same rules.
+
+    Example::
+
+        fetcher = JsonFetcher(timeout=5.0)
+        with fetcher.deadline() as deadline:
+            document = fetcher.get_json("https://idp.example.com/.well-known/openid-configuration", deadline)
     """
 
-    def __init__(
-        self,
-        url: str,
-        algorithms: Iterable[str],
-        timeout: float,
-        *,
-        pool: Optional[urllib3.PoolManager] = None,
-    ) -> None:
-        validate_jwks_url(url)
-        self.url = url
-        self.algorithms = tuple(algorithms)
+    def __init__(self, timeout: float, *, pool: Optional[urllib3.PoolManager] = None) -> None:
         self.timeout = timeout
-        self._pool = _watched(pool or _new_pool())
-        self.conflicted_kids: FrozenSet[str] = frozenset()  # of the last fetched set
+        self.pool = _watched(pool or _new_pool())
 
-    def fetch(self) -> Dict[str, VerificationKey]:
-        """Fetch the JWKS now; ``JwksError`` on any failure, with a reason safe to log.
-
-        The whole fetch, redirects included, ends within ``timeout`` seconds.
-        """
+    @contextlib.contextmanager
+    def deadline(self) -> Iterator[_Deadline]:
+        """The deadline of one fetch, ``timeout`` seconds from now (or the one already running here)."""
+        running: Optional[_Deadline] = getattr(_current, "deadline", None)
+        if running is not None:  # nested: a JWKS fetched under a discovery fetch's deadline
+            yield running
+            return
         deadline = _Deadline(self.timeout)
         _current.deadline = deadline
         try:
-            return self._fetch(deadline)
+            yield deadline
         finally:
             _current.deadline = None
             deadline.finish()
+
+    def get_json(
+        self, url: str, deadline: _Deadline, what: str = "JWKS", max_bytes: int = MAX_JWKS_BYTES
+    ) -> Dict[str, Any]:
+        """The JSON object at ``url``; ``JwksError`` (``HttpStatusError`` for a status) otherwise.
+
+        ``what`` names the document in error messages, which are safe to log.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            status, location, body = self._get(url, deadline, what, max_bytes)
+            if status in (301, 302, 303, 307, 308) and location:
+                url = urljoin(url, location)
+                if urlsplit(url).scheme != "https":
+                    raise JwksError(f"{what} redirect to a non-https URL refused: {url[:200]!r}")
+                continue
+            if status != 200:
+                raise HttpStatusError(f"{what} endpoint answered HTTP {status}", status)
+            if deadline.passed():  # the watchdog may have cut a close-delimited body short
+                raise self._timed_out(what)
+            if body.startswith(_BOM):
+                body = body[len(_BOM) :]
+            try:
+                return strict_json_object(body)
+            except ValueError as exc:
+                raise JwksError(f"{what} is not valid JSON: {exc}") from None
+        raise JwksError(f"{what} endpoint redirected more than {MAX_REDIRECTS} times")
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's pooled connections: a child must never read from a shared socket.
@@ -386,41 +436,21 @@ class JwksClient:
         The parent's sockets are only dropped, never closed or shut down here: the
         descriptors are shared with the parent, which may still be using them.
         """
-        self._pool = _watched(_fresh_like(self._pool))
+        self.pool = _watched(_fresh_like(self.pool))
 
-    def _fetch(self, deadline: _Deadline) -> Dict[str, VerificationKey]:
-        url = self.url
-        for _ in range(MAX_REDIRECTS + 1):
-            status, location, body = self._get(url, deadline)
-            if status in (301, 302, 303, 307, 308) and location:
-                url = urljoin(url, location)
-                if urlsplit(url).scheme != "https":
-                    raise JwksError(f"JWKS redirect to a non-https URL refused: {url[:200]!r}")
-                continue
-            if status != 200:
-                raise JwksError(f"JWKS endpoint answered HTTP {status}")
-            if deadline.passed():  # the watchdog may have cut a close-delimited body short
-                raise self._timed_out()
-            if body.startswith(_BOM):
-                body = body[len(_BOM) :]
-            try:
-                document = strict_json_object(body)
-            except ValueError as exc:
-                raise JwksError(f"JWKS is not valid JSON: {exc}") from None
-            keys, self.conflicted_kids = judge_jwks(document, self.algorithms)
-            logger.debug("fetched JWKS from %s: kids %s", self.url, sorted(keys))
-            return keys
-        raise JwksError(f"JWKS endpoint redirected more than {MAX_REDIRECTS} times")
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.pool.clear()
 
-    def _timed_out(self) -> JwksError:
-        return JwksError(f"JWKS fetch timed out: took longer than {self.timeout:g} s")
+    def _timed_out(self, what: str) -> JwksError:
+        return JwksError(f"{what} fetch timed out: took longer than {self.timeout:g} s")
 
-    def _get(self, url: str, deadline: _Deadline) -> Tuple[int, Optional[str], bytes]:
+    def _get(self, url: str, deadline: _Deadline, what: str, max_bytes: int) -> Tuple[int, Optional[str], bytes]:
         remaining = deadline.expires - time.monotonic()
         if remaining <= 0:
-            raise self._timed_out()
+            raise self._timed_out(what)
         try:
-            response = self._pool.request(
+            response = self.pool.request(
                 "GET",
                 url,
                 headers={"Accept": "application/json", "Accept-Encoding": "identity"},
@@ -432,14 +462,14 @@ class JwksClient:
             )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if deadline.passed():
-                raise self._timed_out() from None
-            raise JwksError(f"JWKS fetch failed: {type(exc).__name__}: {_short(exc)}") from None
+                raise self._timed_out(what) from None
+            raise JwksError(f"{what} fetch failed: {type(exc).__name__}: {_short(exc)}") from None
         try:
             if response.status != 200:
                 response.close()  # the body is not wanted; do not pool a half-read connection
                 result = response.status, response.headers.get("Location"), b""
             else:
-                result = 200, None, self._read_checked_body(response, deadline)
+                result = 200, None, self._read_checked_body(response, deadline, what, max_bytes)
         except BaseException:
             # A half-read connection must not go back to the pool.
             response.close()
@@ -448,39 +478,87 @@ class JwksClient:
             response.release_conn()
         return result
 
-    def _read_checked_body(self, response: urllib3.BaseHTTPResponse, deadline: _Deadline) -> bytes:
+    def _read_checked_body(
+        self, response: urllib3.BaseHTTPResponse, deadline: _Deadline, what: str, max_bytes: int
+    ) -> bytes:
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
-            raise JwksError(f"JWKS response uses Content-Encoding {encoding[:40]!r}; identity was asked for")
+            raise JwksError(f"{what} response uses Content-Encoding {encoding[:40]!r}; identity was asked for")
         declared = response.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
-            raise JwksError(f"JWKS body of {declared} bytes is over the {MAX_JWKS_BYTES}-byte limit")
-        return self._read_body(response, deadline)
-
-    def _read_body(self, response: urllib3.BaseHTTPResponse, deadline: _Deadline) -> bytes:
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            raise JwksError(f"{what} body of {declared} bytes is over the {max_bytes}-byte limit")
         chunks: List[bytes] = []
         size = 0
         while True:
             remaining = deadline.expires - time.monotonic()
             if remaining <= 0:
-                raise self._timed_out()
+                raise self._timed_out(what)
             _set_read_timeout(response, remaining)
             try:
                 chunk = response.read1(65536)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if deadline.passed():
-                    raise self._timed_out() from None
-                raise JwksError(f"JWKS fetch failed while reading: {type(exc).__name__}: {_short(exc)}") from None
+                    raise self._timed_out(what) from None
+                raise JwksError(f"{what} fetch failed while reading: {type(exc).__name__}: {_short(exc)}") from None
             if not chunk:
                 return b"".join(chunks)
             size += len(chunk)
-            if size > MAX_JWKS_BYTES:
-                raise JwksError(f"JWKS body is over the {MAX_JWKS_BYTES}-byte limit")
+            if size > max_bytes:
+                raise JwksError(f"{what} body is over the {max_bytes}-byte limit")
             chunks.append(chunk)
+
+
+class JwksClient:
+    """Fetches and parses one JWKS URL.
+
+    Parameters:
+        url: the JWKS endpoint (checked with :func:`validate_jwks_url`).
+        algorithms: algorithms the keys will be asked to verify.
+        timeout: seconds for the whole fetch: connect, TLS, headers and body.
+        pool: an ``urllib3.PoolManager`` to use (tests pass one trusting their own CA).
+        fetcher: a :class:`JsonFetcher` to share (OIDC discovery shares its pool this way);
+            ``pool`` is then ignored.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        algorithms: Iterable[str],
+        timeout: float,
+        *,
+        pool: Optional[urllib3.PoolManager] = None,
+        fetcher: Optional[JsonFetcher] = None,
+    ) -> None:
+        validate_jwks_url(url)
+        self.url = url
+        self.algorithms = tuple(algorithms)
+        self.timeout = timeout
+        self.fetcher = fetcher or JsonFetcher(timeout, pool=pool)
+        self.conflicted_kids: FrozenSet[str] = frozenset()  # of the last fetched set
+
+    @property
+    def _pool(self) -> urllib3.PoolManager:
+        return self.fetcher.pool
+
+    def fetch(self) -> Dict[str, VerificationKey]:
+        """Fetch the JWKS now; ``JwksError`` on any failure, with a reason safe to log.
+
+        The whole fetch, redirects included, ends within ``timeout`` seconds (or within
+        the deadline of the fetch already running in this thread, such as discovery's).
+        """
+        with self.fetcher.deadline() as deadline:
+            document = self.fetcher.get_json(self.url, deadline)
+        keys, self.conflicted_kids = judge_jwks(document, self.algorithms)
+        logger.debug("fetched JWKS from %s: kids %s", self.url, sorted(keys))
+        return keys
+
+    def after_fork_in_child(self) -> None:
+        """Forget the parent's pooled connections (see :meth:`JsonFetcher.after_fork_in_child`)."""
+        self.fetcher.after_fork_in_child()
 
     def close(self) -> None:
         """Close pooled connections."""
-        self._pool.clear()
+        self.fetcher.close()
 
 
 def _new_pool() -> urllib3.PoolManager:

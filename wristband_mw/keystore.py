@@ -26,6 +26,11 @@ or ``unavailable``. Behind that question:
 * **One deadline**: a fetch ends within ``jwks_fetch_timeout`` (see
   :mod:`wristband_mw.jwks`), and a request waiting on someone else's fetch waits no
   longer than that fetch's deadline.
+* **Discovery**: with ``discovery=True`` (or a ``discovery_url``) the key source is a
+  :class:`~wristband_mw.discovery.DiscoveringJwksClient`, which reads the issuer's
+  OpenID configuration for the ``jwks_uri`` as part of a fetch. Everything above applies
+  to the document and the key set together: one flight fetches both within one deadline,
+  a failure of either backs off, refresh-ahead refreshes both.
 * **Fork safety**: a child process (gunicorn ``--preload``, uWSGI without
   ``lazy-apps``) keeps the cached keys and their age but gets fresh locks, its own
   connection pool and no in-flight fetch, through ``os.register_at_fork``, or, where a
@@ -39,16 +44,17 @@ import os
 import threading
 import time
 import weakref
-from typing import Callable, Dict, FrozenSet, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, FrozenSet, Mapping, NamedTuple, Optional, Protocol, Tuple, Union
 
 from .cache import LRUCache
 from .config import DEFAULT_JWKS_CACHE_MAX_SIZE, WristbandJwtValidatorConfig
+from .discovery import DiscoveringJwksClient, OpenIdConfiguration, discovery_stats
 from .errors import ErrorCode, JwksError, safe_echo
 from .jose_adapter import VerificationKey
 from .jwks import JwksClient, judge_jwks
 from .stats import Counters
 
-__all__ = ["KeyOutcome", "KeyStore", "NoKey"]
+__all__ = ["KeyOutcome", "KeySource", "KeyStore", "NoKey"]
 
 logger = logging.getLogger("wristband_mw")
 
@@ -62,6 +68,29 @@ class NoKey(NamedTuple):
 
 #: What a lookup yields: the key, or :class:`NoKey`.
 KeyOutcome = Union[VerificationKey, NoKey]
+
+
+class KeySource(Protocol):
+    """Where a key store's keys come from: a :class:`~wristband_mw.jwks.JwksClient`, or
+    a :class:`~wristband_mw.discovery.DiscoveringJwksClient` that finds its JWKS first."""
+
+    @property
+    def url(self) -> str:
+        """The JWKS URL (for log lines)."""
+
+    @property
+    def conflicted_kids(self) -> FrozenSet[str]:
+        """Kids of the last fetched set that two different keys claim."""
+
+    def fetch(self) -> Dict[str, VerificationKey]:
+        """The usable keys by kid; ``JwksError`` on any failure, within one deadline."""
+
+    def after_fork_in_child(self) -> None:
+        """Drop whatever the parent process shares (pooled connections, locks)."""
+
+    def close(self) -> None:
+        """Release pooled connections."""
+
 
 _ROUTINE, _UNKNOWN_KID = "routine", "unknown kid"
 FIRST_BACKOFF = 1.0  # seconds after the first failed fetch; doubles up to the cool-down
@@ -89,7 +118,8 @@ class KeyStore:
     Parameters:
         config: the validator configuration (TTL, sizes, cool-down, timeouts).
         counters: where to count hits, misses, fetches and cool-down rejections.
-        client: fetches the JWKS; built from ``config.resolved_jwks_url`` when omitted.
+        client: fetches the JWKS; built from ``config.resolved_jwks_url`` when omitted (or,
+            with discovery, from ``config.resolved_discovery_urls``).
         clock: monotonic clock, injectable for tests.
     """
 
@@ -98,7 +128,7 @@ class KeyStore:
         config: WristbandJwtValidatorConfig,
         counters: Counters,
         *,
-        client: Optional[JwksClient] = None,
+        client: Optional[KeySource] = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._counters = counters
@@ -121,7 +151,7 @@ class KeyStore:
         self._backoff_until = float("-inf")
         self._last_error: Optional[str] = None
         self._conflicted: FrozenSet[str] = frozenset()  # kids claimed by two different keys
-        self.client: Optional[JwksClient] = None
+        self.client: Optional[KeySource] = None
         if config.jwks is not None:
             try:
                 static_keys, conflicted = judge_jwks(config.jwks, config.algorithms)
@@ -130,9 +160,21 @@ class KeyStore:
             self._note_conflicts(conflicted)
             self._store(static_keys, self._clock())
             self._refresh_due_at = float("inf")
+        elif client is not None:
+            self.client = client
+        elif config.uses_discovery:
+            self.client = DiscoveringJwksClient(
+                config.resolved_issuer,
+                config.resolved_discovery_urls,
+                config.algorithms,
+                config.jwks_fetch_timeout,
+                ttl=self._ttl,
+                stale_if_error=self._stale_if_error,
+                clock=clock,
+            )
         else:
             url = config.resolved_jwks_url or ""  # the config guarantees a URL when there is no static jwks
-            self.client = client or JwksClient(url, config.algorithms, config.jwks_fetch_timeout)
+            self.client = JwksClient(url, config.algorithms, config.jwks_fetch_timeout)
         self._pid = os.getpid()
         _LIVE_STORES.add(self)
 
@@ -251,6 +293,15 @@ class KeyStore:
     def kids(self) -> Tuple[str, ...]:
         """The kids currently cached."""
         return tuple(self._keys.keys())
+
+    def openid_configuration(self) -> Optional[OpenIdConfiguration]:
+        """What discovery found (issuer, ``jwks_uri``, document URL); ``None`` without discovery or before it."""
+        client = self.client
+        return client.found if isinstance(client, DiscoveringJwksClient) else None
+
+    def discovery_counts(self) -> Dict[str, int]:
+        """``discovery_fetches_ok`` and ``discovery_fetches_failed`` (zeros without discovery)."""
+        return discovery_stats(self.client)
 
     # -- internals ---------------------------------------------------------------------
     def _needs_routine_fetch(self) -> bool:

@@ -52,6 +52,7 @@ from .jose_adapter import EC_ALGORITHMS, EC_COORDINATE_BYTES, EC_CURVES, SUPPORT
 __all__ = ["LocalIssuer", "PrivateKey", "b64url", "generate_key", "local_issuer", "sign_jws"]
 
 JWKS_PATH = "/api/v1/oauth2/jwks"
+DISCOVERY_PATHS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server")
 _HASHES: Dict[str, hashes.HashAlgorithm] = {
     "256": hashes.SHA256(),
     "384": hashes.SHA384(),
@@ -156,11 +157,17 @@ class LocalIssuer:
 
     Attributes worth knowing:
         issuer, jwks_url: what to configure a validator with (or call :meth:`validator`).
+        discovery_url: its OpenID configuration (``issuer`` and ``jwks_uri``), also served
+            at RFC 8414's ``/.well-known/oauth-authorization-server``; use it with
+            ``validator(discovery=True)``.
         kid: the ``kid`` that :meth:`mint` signs with now.
         fetch_count: how many JWKS requests the server has answered (failures included).
         failing: when true, the JWKS endpoint answers HTTP 500.
         stall_seconds: the JWKS endpoint waits this long before answering.
         jwks_override: when set, ``(status, body)`` is served instead of the real JWKS.
+        discovery_count: how many discovery requests the server has answered.
+        discovery_override: when set, ``(status, body)`` is served instead of the real
+            OpenID configuration.
     """
 
     def __init__(
@@ -180,8 +187,10 @@ class LocalIssuer:
         self.failing = False
         self.stall_seconds = 0.0
         self.jwks_override: Optional[Tuple[int, bytes]] = None
+        self.discovery_override: Optional[Tuple[int, bytes]] = None
         self._lock = threading.Lock()
         self._fetch_count = 0
+        self._discovery_count = 0
         self._stopping = threading.Event()
         if isinstance(private_key, bytes):
             loaded = serialization.load_pem_private_key(private_key, password=None)
@@ -199,6 +208,7 @@ class LocalIssuer:
         self.port: int = self._server.server_address[1]
         self.issuer = issuer or f"http://127.0.0.1:{self.port}"
         self.jwks_url = f"http://127.0.0.1:{self.port}{JWKS_PATH}"
+        self.discovery_url = f"http://127.0.0.1:{self.port}{DISCOVERY_PATHS[0]}"
         # A short poll interval: shutdown() waits for the serving loop to notice, so the
         # default 0.5 s would make every close() (every test using the fixture) that slow.
         self._thread = threading.Thread(
@@ -228,6 +238,22 @@ class LocalIssuer:
         """JWKS requests answered so far."""
         with self._lock:
             return self._fetch_count
+
+    @property
+    def discovery_count(self) -> int:
+        """Discovery requests answered so far."""
+        with self._lock:
+            return self._discovery_count
+
+    def openid_configuration(self) -> Dict[str, Any]:
+        """The discovery document the server publishes."""
+        return {
+            "issuer": self.issuer,
+            "jwks_uri": self.jwks_url,
+            "id_token_signing_alg_values_supported": [self.algorithm],
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+        }
 
     @property
     def private_key(self) -> PrivateKey:
@@ -332,8 +358,19 @@ class LocalIssuer:
         return f"{signing_input}.{b64url(signature)}"
 
     def validator(self, **overrides: Any) -> WristbandJwtValidator:
-        """A validator pointed at this issuer; ``overrides`` are config fields."""
-        options: Dict[str, Any] = {"issuer": self.issuer, "jwks_url": self.jwks_url, "algorithms": [self.algorithm]}
+        """A validator pointed at this issuer; ``overrides`` are config fields.
+
+        With ``discovery=True`` it finds the JWKS through this server's discovery
+        document (at ``discovery_url`` when ``issuer`` is not the server's own URL)::
+
+            issuer.validator(discovery=True, audience="orders-api")
+        """
+        options: Dict[str, Any] = {"issuer": self.issuer}
+        if overrides.get("discovery") or overrides.get("discovery_url"):
+            if self.issuer != f"http://127.0.0.1:{self.port}":
+                options["discovery_url"] = self.discovery_url
+        else:
+            options["jwks_url"] = self.jwks_url
         options.update(overrides)
         return create_wristband_jwt_validator(WristbandJwtValidatorConfig(**options))
 
@@ -357,11 +394,22 @@ class LocalIssuer:
             return self.jwks_override
         return 200, json.dumps(self.jwks()).encode("utf-8")
 
+    def _discovery_response(self) -> Tuple[int, bytes]:
+        with self._lock:
+            self._discovery_count += 1
+        if self.discovery_override is not None:
+            return self.discovery_override
+        return 200, json.dumps(self.openid_configuration()).encode("utf-8")
+
     def _handler_class(self) -> Type[BaseHTTPRequestHandler]:
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle on, a second request on a
+            # kept-alive connection (the JWKS after the discovery document) waits ~40 ms
+            # for the client's delayed ACK.
+            disable_nagle_algorithm = True
 
             def handle(self) -> None:
                 with contextlib.suppress(ConnectionError):  # a client dropped a kept-alive connection
@@ -370,9 +418,8 @@ class LocalIssuer:
             def do_GET(self) -> None:
                 if self.path == JWKS_PATH:
                     status, body = issuer._jwks_response()
-                elif self.path == "/.well-known/openid-configuration":
-                    document = {"issuer": issuer.issuer, "jwks_uri": issuer.jwks_url}
-                    status, body = 200, json.dumps(document).encode("utf-8")
+                elif self.path in DISCOVERY_PATHS:
+                    status, body = issuer._discovery_response()
                 else:
                     status, body = 404, b'{"error":"not_found"}'
                 try:

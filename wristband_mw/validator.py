@@ -38,11 +38,12 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Union
 from .bearer import AuthorizationHeader, extract_bearer_token
 from .cache import BoundedMemo, TinyLfuCache
 from .config import WristbandJwtValidatorConfig
+from .discovery import OpenIdConfiguration
 from .errors import ErrorCode, safe_echo
 from .identity import Identity
 from .jose_adapter import VerificationKey, signature_length_bounds
-from .jwks import MAX_KID_LENGTH, JwksClient
-from .keystore import KeyOutcome, KeyStore, NoKey
+from .jwks import MAX_KID_LENGTH
+from .keystore import KeyOutcome, KeySource, KeyStore, NoKey
 from .payload import JWTPayload, JwtValidationResult
 from .stats import Counters
 from .tokens import ParsedToken, TokenParseError, parse_token
@@ -178,7 +179,8 @@ class WristbandJwtValidator:
         config: a :class:`WristbandJwtValidatorConfig`.
         clock: wall clock in seconds since the epoch, for ``exp``/``nbf`` (tests inject one).
         monotonic: monotonic clock for cache lifetimes (tests inject one).
-        jwks_client: a custom :class:`~wristband_mw.jwks.JwksClient` (e.g. trusting a test CA).
+        jwks_client: a custom :class:`~wristband_mw.jwks.JwksClient` (e.g. trusting a test CA),
+            or :class:`~wristband_mw.discovery.DiscoveringJwksClient` with discovery.
 
     Example::
 
@@ -194,7 +196,7 @@ class WristbandJwtValidator:
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        jwks_client: Optional[JwksClient] = None,
+        jwks_client: Optional[KeySource] = None,
     ) -> None:
         if not isinstance(config, WristbandJwtValidatorConfig):
             raise ValueError("create_wristband_jwt_validator needs a WristbandJwtValidatorConfig")
@@ -295,7 +297,8 @@ class WristbandJwtValidator:
         return self._verification(await self._settle_async(token))
 
     def prefetch(self) -> None:
-        """Fetch the JWKS now, for fail-fast start-up; raises :class:`JwksError` on failure."""
+        """Fetch the JWKS now (with discovery, the OpenID configuration first), for fail-fast
+        start-up; raises :class:`JwksError` on failure, saying whether the document or the keys failed."""
         self._keys.prefetch()
 
     async def prefetch_async(self) -> None:
@@ -314,6 +317,16 @@ class WristbandJwtValidator:
         """
         return self._keys.retry_after()
 
+    def openid_configuration(self) -> Optional[OpenIdConfiguration]:
+        """What OIDC discovery found and trusts (issuer, ``jwks_uri``, the document's URL).
+
+        ``None`` without discovery, or before the first successful one::
+
+            validator.prefetch()
+            validator.openid_configuration().jwks_uri  # 'https://idp.example.com/.../certs'
+        """
+        return self._keys.openid_configuration()
+
     def stats(self) -> Dict[str, Any]:
         """A snapshot of counters: results by code, cache hits and misses, fetches."""
         counts = self._counters.snapshot()
@@ -321,6 +334,7 @@ class WristbandJwtValidator:
         return {
             "results": results,
             **counts,
+            **self._keys.discovery_counts(),
             "cached_kids": list(self._keys.kids()),
             "verified_tokens_cached": len(self._verified) if self._verified is not None else 0,
         }
