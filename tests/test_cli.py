@@ -185,36 +185,39 @@ def test_check_usage_errors_exit_2(cli_env):
     assert no_command.returncode == 2
 
 
-def test_check_with_only_issuer_discovers_and_shows_what_it_found(issuer, cli_env):
-    done = run(["check", "--issuer", issuer.issuer, issuer.mint(sub="carol")], cli_env)
+def test_check_with_only_issuer_discovers_and_shows_what_it_found(local_issuer, cli_env):
+    done = run(["check", "--issuer", local_issuer.issuer, local_issuer.mint(sub="carol")], cli_env)
     assert done.returncode == 0, done.stderr
     assert "Result:   VALID" in done.stdout
-    assert f"Discovery: {issuer.discovery_url} -> jwks_uri {issuer.jwks_url}" in done.stdout
-    assert issuer.discovery_count == 1 and issuer.fetch_count == 1
-    as_json = json.loads(run(["check", "--issuer", issuer.issuer, "--json", issuer.mint()], cli_env).stdout)
-    assert as_json["discovery"]["found_at"] == issuer.discovery_url
-    assert as_json["jwks_url"] == issuer.jwks_url and as_json["kid_in_jwks"] is True
+    assert f"Discovery: {local_issuer.discovery_url} -> jwks_uri {local_issuer.jwks_url}" in done.stdout
+    assert local_issuer.discovery_count == 1 and local_issuer.fetch_count == 1
+    as_json = json.loads(run(["check", "--issuer", local_issuer.issuer, "--json", local_issuer.mint()], cli_env).stdout)
+    assert as_json["discovery"]["found_at"] == local_issuer.discovery_url
+    assert as_json["jwks_url"] == local_issuer.jwks_url and as_json["kid_in_jwks"] is True
 
 
-def test_check_discovery_failure_says_why(issuer, cli_env):
-    issuer.discovery_override = (200, json.dumps({"issuer": issuer.issuer + "/", "jwks_uri": issuer.jwks_url}).encode())
-    done = run(["check", "--issuer", issuer.issuer, issuer.mint()], cli_env)
+def test_check_discovery_failure_says_why(local_issuer, cli_env):
+    local_issuer.discovery_override = (
+        200,
+        json.dumps({"issuer": local_issuer.issuer + "/", "jwks_uri": local_issuer.jwks_url}).encode(),
+    )
+    done = run(["check", "--issuer", local_issuer.issuer, local_issuer.mint()], cli_env)
     assert done.returncode == 2, done.stdout
     assert "INVALID (keys_unavailable)" in done.stdout
-    assert f"not the configured issuer {issuer.issuer}" in done.stdout
-    assert issuer.fetch_count == 0
+    assert f"not the configured issuer {local_issuer.issuer}" in done.stdout
+    assert local_issuer.fetch_count == 0
 
 
-def test_check_several_issuers_routes_by_iss(issuer, cli_env):
+def test_check_several_issuers_routes_by_iss(local_issuer, cli_env):
     with LocalIssuer() as other:
-        args = ["check", "--issuer", issuer.issuer, "--issuer", other.issuer, "--json"]
+        args = ["check", "--issuer", local_issuer.issuer, "--issuer", other.issuer, "--json"]
         found = json.loads(run([*args, other.mint()], cli_env).stdout)
         assert found["valid"] is True and found["issuer"] == other.issuer
-        assert found["issuers"] == [issuer.issuer, other.issuer]
-        unknown = run([*args[:-1], issuer.mint(iss="https://elsewhere.example")], cli_env)
+        assert found["issuers"] == [local_issuer.issuer, other.issuer]
+        unknown = run([*args[:-1], local_issuer.mint(iss="https://elsewhere.example")], cli_env)
         assert unknown.returncode == 1 and "INVALID (invalid_issuer)" in unknown.stdout
-        assert f"expected one of {issuer.issuer}, {other.issuer}" in unknown.stdout
-        assert other.fetch_count == 1 and issuer.fetch_count == 0  # only the routed issuer's keys
+        assert f"expected one of {local_issuer.issuer}, {other.issuer}" in unknown.stdout
+        assert other.fetch_count == 1 and local_issuer.fetch_count == 0  # only the routed issuer's keys
 
 
 # -- token and jwks ----------------------------------------------------------------------------

@@ -365,7 +365,7 @@ class LocalIssuer:
 
             issuer.validator(discovery=True, audience="orders-api")
         """
-        options: Dict[str, Any] = {"issuer": self.issuer}
+        options: Dict[str, Any] = {"issuer": self.issuer, "algorithms": [self.algorithm]}
         if overrides.get("discovery") or overrides.get("discovery_url"):
             if self.issuer != f"http://127.0.0.1:{self.port}":
                 options["discovery_url"] = self.discovery_url
