@@ -667,10 +667,46 @@ def test_non_ascii_sub_is_sent_as_utf8(validator, issuer):
     assert remote_users(sent.seen) == ["j\u00f6rg".encode()]
 
 
-def test_headers_are_not_copied_when_there_is_nothing_to_change(validator):
-    scope = make_scope("/public", headers=OTHER_HEADERS)
-    sent = call_asgi(asgi(validator, protect=["/api"]), scope)
-    assert sent.seen["headers"] is scope["headers"]
+@pytest.mark.parametrize("kind", ["http", "websocket"])
+@pytest.mark.parametrize("authorized", [False, True], ids=["anonymous", "token"])
+def test_the_app_always_gets_its_own_header_list(validator, token, kind, authorized):
+    # Even with nothing to remove: the server's list object is never handed on (see below).
+    scope = make_scope(
+        "/api/x", headers=OTHER_HEADERS, type=kind, authorization=f"Bearer {token}" if authorized else None
+    )
+    sent = call_asgi(asgi(validator, optional=True, remote_user_header=False), scope)
+    assert sent.app_called
+    assert sent.seen["headers"] is not scope["headers"]
+    assert sent.seen["headers"] == scope["headers"]
+
+
+@pytest.mark.parametrize("authorized", [False, True], ids=["anonymous", "token"])
+def test_a_trailer_the_server_adds_later_never_reaches_the_app(validator, token, authorized):
+    # uvicorn (httptools) appends chunked-trailer fields to the very list it put in
+    # scope["headers"], while the app reads the body: after the middleware ran.
+    server_headers = make_scope("/", headers=OTHER_HEADERS)["headers"]
+    if authorized:
+        server_headers.append((b"authorization", f"Bearer {token}".encode()))
+    scope = {**make_scope("/api/x" if authorized else "/public"), "headers": server_headers}
+    seen = []
+
+    async def app(scope, receive, send):
+        await receive()
+        seen.extend(scope["headers"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive():
+        server_headers.append((b"remote-user", b"mallory"))  # the trailer arrives with the body
+        return {"type": "http.request", "body": b"x", "more_body": False}
+
+    async def send(message):
+        pass
+
+    asyncio.run(JwtAsgiMiddleware(app, validator, protect=["/api"])(scope, receive, send))
+    assert (b"remote-user", b"mallory") in server_headers
+    assert seen and (b"remote-user", b"mallory") not in seen
+    assert [value for name, value in seen if name == b"remote-user"] == ([b"user-1"] if authorized else [])
 
 
 # -- prefetch_on_startup ---------------------------------------------------------------------------

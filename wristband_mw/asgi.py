@@ -141,9 +141,9 @@ class JwtAsgiMiddleware:
             # ASGI: copy the scope before changing it, so nothing leaks upstream.
             if outcome is None:
                 scope = {"user": _ANONYMOUS, "auth": AuthCredentials(), **scope}
-                headers = scope.get("headers") or ()
-                if _has_remote_user(headers):
-                    scope["headers"] = _without_remote_user(headers)
+                # Always a new list: some servers (uvicorn with httptools) append chunked
+                # trailers to the list they put in the scope, after this middleware ran.
+                scope["headers"] = _without_remote_user(scope.get("headers") or ())
             else:
                 payload, token = outcome
                 scope = {
@@ -157,7 +157,7 @@ class JwtAsgiMiddleware:
                 sub = payload.sub if self.remote_user_header else None
                 if sub is not None and isinstance(sub, str) and sub.isprintable():
                     scope["headers"] = [*_without_remote_user(headers), (b"remote-user", sub.encode("utf-8"))]
-                elif _has_remote_user(headers):
+                else:  # a new list, as above
                     scope["headers"] = _without_remote_user(headers)
         elif scope_type == "lifespan" and self.prefetch_on_startup:
             self._start_prefetch()
@@ -251,16 +251,6 @@ class JwtAsgiMiddleware:
             logger.debug("signing keys prefetched at startup")
         except Exception as exc:
             logger.warning("could not prefetch signing keys at startup (requests will retry): %s", exc)
-
-
-def _has_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> bool:
-    # Django turns "-" and "_" alike into "_" for META: both spellings are the same header.
-    # The length test first keeps the common case (no such header) cheap; a plain loop is
-    # about twice as fast as any() over a generator here.
-    for name, _ in headers:  # noqa: SIM110
-        if len(name) == 11 and name.lower().replace(b"_", b"-") == b"remote-user":
-            return True
-    return False
 
 
 def _without_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
