@@ -9,8 +9,11 @@ exempt only if all are. The spellings:
   (``..`` kept as a segment, as Starlette's ``/api/{id}`` matches ``/api/..``);
 - with percent-escapes decoded once more (``/api%2Fx``, ``/%61pi``);
 - WSGI: ``PATH_INFO`` as given (PEP 3333 latin-1) and its UTF-8 bytes decoded the way
-  frameworks decode them: invalid bytes replaced (werkzeug, Falcon) or re-percent-encoded
-  (Django), so a ``/café`` prefix matches ``/caf%C3%A9`` under every server;
+  frameworks decode them: invalid bytes replaced (werkzeug, Falcon), re-percent-encoded
+  (Django) or dropped (Bottle), so a ``/café`` prefix matches ``/caf%C3%A9`` under every server;
+- as routers re-parse it: cut at the first ``#`` (Sanic under h11-based servers), and a
+  path not starting with ``/`` through ``urllib.parse`` (Quart: ``%20/api/me``, absolute-form);
+- ASCII-lowercased, against lowercased prefixes (BlackSheep routes case-insensitively);
 - ASGI with a ``root_path``: ``path`` as given (Falcon, Sanic), below ``root_path``
   (Starlette), after the first occurrence of ``root_path`` and with every occurrence removed
   (Litestar); a ``path`` outside ``root_path`` is also matched with ``root_path`` in front,
@@ -31,6 +34,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from contextlib import suppress
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
@@ -85,17 +89,16 @@ def _has_control(path: str) -> bool:
     return _CONTROL.search(path) is not None or ("%" in path and _CONTROL.search(unquote(path)) is not None)
 
 
+# surrogateescape writes each byte UTF-8 cannot decode as U+DC80..U+DCFF: back to "%XX".
+_ESCAPED_BYTES = {0xDC00 + byte: f"%{byte:02X}" for byte in range(0x80, 0x100)}
+
+
 def _repercent_broken_utf8(raw: bytes) -> str:
-    """``raw`` decoded as UTF-8 with each invalid byte written as ``%XX``, as Django does (RFC 3987 3.2)."""
-    parts: List[str] = []
-    while True:
-        try:
-            parts.append(raw.decode("utf-8"))
-            return "".join(parts)
-        except UnicodeDecodeError as exc:
-            parts.append(raw[: exc.start].decode("utf-8"))
-            parts.append("".join(f"%{byte:02X}" for byte in raw[exc.start : exc.end]))
-            raw = raw[exc.end :]
+    """``raw`` decoded as UTF-8 with each invalid byte written as ``%XX``, as Django does (RFC 3987 3.2).
+
+    One decode and one substitution, whatever the number of invalid bytes (linear time).
+    """
+    return raw.decode("utf-8", "surrogateescape").translate(_ESCAPED_BYTES)
 
 
 def wsgi_path_spellings(path_info: str) -> Tuple[str, ...]:
@@ -103,13 +106,15 @@ def wsgi_path_spellings(path_info: str) -> Tuple[str, ...]:
 
     PEP 3333 servers pass the path's bytes decoded as latin-1, so ``/café`` arrives as
     ``/cafÃ©``. Frameworks decode it back: werkzeug and Falcon with invalid bytes
-    replaced by U+FFFD, Django with them re-percent-encoded. The latin-1 spelling is kept
-    for apps that route on ``PATH_INFO`` directly::
+    replaced by U+FFFD, Django with them re-percent-encoded, Bottle with them dropped
+    (``/a%FFpi`` routes as ``/api`` there); Pyramid (WebOb) decodes strictly, which gives
+    the replaced spelling for any path it accepts. The latin-1 spelling is kept for apps
+    that route on ``PATH_INFO`` directly::
 
         >>> wsgi_path_spellings("/caf\xc3\xa9")
         ('/café', '/cafÃ©')
         >>> wsgi_path_spellings("/x/\xc1")
-        ('/x/�', '/x/%C1', '/x/Á')
+        ('/x/�', '/x/%C1', '/x/', '/x/Á')
     """
     if path_info.isascii():
         return (path_info,)
@@ -118,7 +123,8 @@ def wsgi_path_spellings(path_info: str) -> Tuple[str, ...]:
     except UnicodeEncodeError:  # not PEP 3333: the server decoded it already
         return (path_info,)
     replaced = raw.decode("utf-8", "replace")
-    return tuple(dict.fromkeys((replaced, _repercent_broken_utf8(raw), path_info)))
+    dropped = raw.decode("utf-8", "ignore")
+    return tuple(dict.fromkeys((replaced, _repercent_broken_utf8(raw), dropped, path_info)))
 
 
 def asgi_path_spellings(path: str, root_path: str) -> Tuple[str, ...]:
@@ -148,8 +154,38 @@ def asgi_path_spellings(path: str, root_path: str) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(spelling or "/" for spelling in spellings))
 
 
-# "scheme://authority" and what follows it, for a path that is really an absolute URL.
-_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/]*(/.*)?\Z", re.DOTALL)
+# What urllib.parse.urlsplit strips from the front of a URL (WHATWG: C0 control or space).
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _reparsed_spellings(path: str) -> Tuple[str, ...]:
+    """``path`` and what routers that re-parse it as a URL make of it, each starting with ``/``.
+
+    A request target never carries a fragment, but h11-based servers (hypercorn,
+    ``uvicorn --http h11``) leave a raw ``#`` in the path and Sanic routes on what precedes
+    it; a ``%23`` arrives as the same ``#`` in an ASGI ``path``, so the path is cut at the
+    first ``#`` as one more spelling rather than refused. A path not starting with ``/``
+    (``%20/api/me``, an absolute-form ``http://host/api/me``) is re-parsed by Quart (and
+    Sanic) through ``urllib.parse``, which strips leading spaces and takes the URL's path::
+
+        >>> _reparsed_spellings("/api#x")
+        ('/api#x', '/api')
+        >>> _reparsed_spellings(" /api/me")
+        ('/ /api/me', '/api/me')
+        >>> _reparsed_spellings("http://host/api/me")
+        ('/http://host/api/me', '/api/me')
+    """
+    if path.startswith("/") and "#" not in path:
+        return (path,)
+    spellings = [path]
+    if "#" in path:
+        spellings.append(path[: path.index("#")])
+    for spelling in tuple(spellings):
+        if not spelling.startswith("/"):
+            with suppress(ValueError):  # e.g. an unclosed "[" in the authority: no router gets a path
+                spellings.append(urlsplit(spelling.lstrip(_C0_OR_SPACE)).path)
+    return tuple(dict.fromkeys(spelling if spelling.startswith("/") else "/" + spelling for spelling in spellings))
 
 
 def _strictest(*rules: Optional[Rule]) -> Optional[Rule]:
@@ -266,6 +302,11 @@ class AccessPolicy:
         # UTF-8 bytes as latin-1), for matching that spelling: "/café" is "/cafÃ©" there.
         self._latin1 = _Prefixes(self.protect, self.exempt, self._scoped, _pep3333)
         self._prefixes = _Prefixes(self.protect, self.exempt, self._scoped, None)
+        self._folded = _Prefixes(self.protect, self.exempt, self._scoped, lambda prefix: prefix.translate(_ASCII_LOWER))
+        self._upper_in_prefixes = any(
+            prefix != prefix.translate(_ASCII_LOWER)
+            for prefix in (*(self.protect or ()), *self.exempt, *(prefix for prefix, _ in self._scoped))
+        )
         self._by_path: Dict[Union[str, Tuple[str, ...]], Optional[Rule]] = {}
 
     def rule_for(self, method: str, path: str, preflight: bool = False) -> Optional[Rule]:
@@ -323,22 +364,35 @@ class AccessPolicy:
         )
 
     def _rule_for_path(self, path: str, latin1: bool = False) -> Optional[Rule]:
-        absolute = _ABSOLUTE_FORM.match(path)
-        if absolute is not None:
-            # An absolute-form target (RFC 9112 3.2.2) left in the path by the server:
-            # Quart and Sanic route "http://host/api/me" as "/api/me", so that is a spelling too.
-            return _strictest(self._rule_for_path(absolute.group(1) or "/", latin1), self._rule_for_path("/" + path))
+        spellings = _reparsed_spellings(path)
+        if len(spellings) == 1:
+            return self._rule_for_one(path, latin1)
+        return _strictest(*(self._rule_for_one(spelling, latin1) for spelling in spellings))
+
+    def _rule_for_one(self, path: str, latin1: bool) -> Optional[Rule]:
         prefixes = self._latin1 if latin1 else self._prefixes
         normal = normalize_path(path)
         if "%" not in path and ".." not in path:
-            return self._rule_for_normal(normal, prefixes)
-        # Frameworks route on the literal path (Starlette's "/api/{id}" matches "/api/.."),
-        # so ".." is also matched as a plain segment, and escapes are matched decoded too.
-        spellings = [normal, _literal_path(path)]
-        if "%" in path:
-            decoded = unquote(path, encoding="latin-1") if latin1 else unquote(path)
-            spellings += [normalize_path(decoded), _literal_path(decoded)]
-        return _strictest(*(self._rule_for_normal(spelling, prefixes) for spelling in dict.fromkeys(spellings)))
+            spellings = [normal]
+        else:
+            # Frameworks route on the literal path (Starlette's "/api/{id}" matches "/api/.."),
+            # so ".." is also matched as a plain segment, and escapes are matched decoded too.
+            spellings = [normal, _literal_path(path)]
+            if "%" in path:
+                decoded = unquote(path, encoding="latin-1") if latin1 else unquote(path)
+                spellings += [normalize_path(decoded), _literal_path(decoded)]
+            spellings = list(dict.fromkeys(spellings))
+        rule = _strictest(*(self._rule_for_normal(spelling, prefixes) for spelling in spellings))
+        if latin1:
+            return rule
+        # Some routers ignore ASCII case (BlackSheep routes "/API/me" as "/api/me"): the
+        # lowercased spellings are matched against the lowercased prefixes too.
+        folded = [spelling.translate(_ASCII_LOWER) for spelling in spellings]
+        if not self._upper_in_prefixes:  # else "/api" must match a "/API" prefix too
+            folded = [lower for lower, spelling in zip(folded, spellings) if lower != spelling]
+        if not folded:
+            return rule
+        return _strictest(rule, *(self._rule_for_normal(lower, self._folded) for lower in folded))
 
     def _rule_for_normal(self, path: str, prefixes: _Prefixes) -> Optional[Rule]:
         for prefix in prefixes.exempt:
