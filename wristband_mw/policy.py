@@ -22,7 +22,9 @@ exempt only if all are. The spellings:
 A path holding a control character (C0, DEL or C1, raw or percent-encoded, in any of
 those spellings) is refused outright, on every path and method, before any app code
 runs: routers disagree about such paths (Starlette's ``$`` matches before a final
-newline, so ``/api%0A`` routes to ``/api``), and no real client needs them.
+newline, so ``/api%0A`` routes to ``/api``), and no real client needs them. So is a path
+that is no request target (not ``/...``, absolute-form, ``*`` or empty; see
+:func:`_is_request_target`).
 
 :class:`Guard` holds the policy, the validator and the failure responses, and gives
 both adapters the same three steps: which rule applies, which token the headers
@@ -159,6 +161,21 @@ _C0_OR_SPACE = "".join(map(chr, range(0x21)))
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+# An absolute-form target (RFC 9112 3.2.2) as h11-based servers leave it in the path:
+# scheme, "//", an authority of host and port characters only, then the path.
+_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~\[\]:-]*(?:[/?#].*)?\Z", re.DOTALL)
+
+
+def _is_request_target(path: str) -> bool:
+    """True for a path a request target can give: ``/...``, absolute-form, ``*`` or empty.
+
+    Anything else (``%20/api/me`` arrives as `` /api/me``, ``\\api``) is no request target
+    at all (RFC 9112 3.2), and frameworks disagree about it: Quart strips the leading space
+    and routes it, Sanic answers 500. It is refused, as Go's net/http and Envoy do.
+    """
+    return path.startswith("/") or not path or path == "*" or _ABSOLUTE_FORM.match(path) is not None
+
+
 def _reparsed_spellings(path: str) -> Tuple[str, ...]:
     """``path`` and what routers that re-parse it as a URL make of it, each starting with ``/``.
 
@@ -166,8 +183,9 @@ def _reparsed_spellings(path: str) -> Tuple[str, ...]:
     ``uvicorn --http h11``) leave a raw ``#`` in the path and Sanic routes on what precedes
     it; a ``%23`` arrives as the same ``#`` in an ASGI ``path``, so the path is cut at the
     first ``#`` as one more spelling rather than refused. A path not starting with ``/``
-    (``%20/api/me``, an absolute-form ``http://host/api/me``) is re-parsed by Quart (and
-    Sanic) through ``urllib.parse``, which strips leading spaces and takes the URL's path::
+    (an absolute-form ``http://host/api/me``; anything else is refused before) is re-parsed
+    by Quart and Sanic through ``urllib.parse``, which strips leading spaces and takes the
+    URL's path::
 
         >>> _reparsed_spellings("/api#x")
         ('/api#x', '/api')
@@ -233,7 +251,7 @@ class _Prefixes:
 
 _UNKNOWN = Rule(())  # "not memoised yet", distinct from None ("no token needed")
 REFUSED = Rule(())
-"""The rule for a path holding a control character: refused with 400, whatever the method."""
+"""The rule for a path holding a control character, or no request target: refused with 400, whatever the method."""
 _HEADERS_REMEMBERED = 64
 _PATHS_REMEMBERED = 1024
 _PATH_MEMO_MAX_LENGTH = 256
@@ -344,7 +362,10 @@ class AccessPolicy:
             else:
                 spellings = checked = asgi_path_spellings(key[0], key[1])
             latin1_last = len(checked) < len(spellings)
-            rule = REFUSED if any(map(_has_control, checked)) else self._rule_for_spellings(spellings, latin1_last)
+            if not _is_request_target(path) or any(map(_has_control, checked)):
+                rule = REFUSED
+            else:
+                rule = self._rule_for_spellings(spellings, latin1_last)
             if len(path) <= _PATH_MEMO_MAX_LENGTH:
                 if len(self._by_path) >= _PATHS_REMEMBERED:
                     self._by_path.clear()
@@ -468,7 +489,9 @@ class Guard:
         self.failures = FailureFactory(
             realm, retry_after=min(max(math.ceil(cooldown), 1), 60), retry_after_source=validator.keys_retry_after
         )
-        self.bad_path = self.failures.invalid_request("The request path contains control characters")
+        self.bad_path = self.failures.invalid_request(
+            "The request path contains control characters or does not start with '/'"
+        )
         # Far more than any Bearer header needs; longer ones are refused unparsed.
         self._max_header = validator.config.max_token_bytes + 64
         self._default_responses: Dict[AuthFailure, ErrorResponse] = {}
