@@ -921,3 +921,31 @@ def test_control_characters_in_path_are_400_before_the_app(validator, token, rea
         sent = get(middleware, path=path, authorization=authorization)
         assert_refusal(sent, 400, "invalid_request", realm)
         assert "control characters" in sent.json["error_description"]
+
+
+@pytest.mark.parametrize(
+    ("path", "raw_path"),
+    [(" /api/me", b"%20/api/me"), ("//public/x", b"%2F/public/x"), ("\\public", b"\\public"), ("/x", b"x")],
+)
+def test_no_request_target_in_path_or_raw_path_is_400_before_the_app(validator, token, realm, path, raw_path):
+    # h11-based servers pass such targets on; Quart routes " /api/me" as "/api/me", Sanic
+    # (routing on raw_path) answers 500 for "%2F/public/x".
+    middleware = asgi(validator, protect=["/api"], optional=True)
+    for kind in ("http", "websocket"):
+        scope = make_scope(path, type=kind, authorization=f"Bearer {token}")
+        scope["raw_path"] = raw_path
+        sent = call_asgi(middleware, scope)
+        assert not sent.app_called
+        if kind == "http":
+            assert_refusal(sent, 400, "invalid_request", realm)
+            assert "does not start with '/'" in sent.json["error_description"]
+
+
+@pytest.mark.parametrize("raw_path", [b"/api#x", b"http://127.0.0.1:8000/public", b"*", None])
+def test_request_targets_in_raw_path_pass(validator, raw_path):
+    scope = make_scope("/public", headers=())
+    if raw_path is None:
+        del scope["raw_path"]
+    else:
+        scope["raw_path"] = raw_path
+    assert call_asgi(asgi(validator, protect=["/api"]), scope).status == 200

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs
 from .bearer import BAD_FORMAT, is_b64token
 from .claims import CLAIMS_KEY, TOKEN_KEY, AnonymousUser, AuthCredentials, AuthenticatedUser
 from .payload import JWTPayload
-from .policy import REFUSED, Guard, OnError
+from .policy import REFUSED, Guard, OnError, is_request_target
 from .responses import AuthFailure
 from .validator import WristbandJwtValidator
 
@@ -171,6 +171,9 @@ class JwtAsgiMiddleware:
         preflight = method == "OPTIONS" and _is_preflight(headers)
         root_path = scope.get("root_path") or ""
         path = scope.get("path") or "/"
+        raw_path = scope.get("raw_path")
+        if isinstance(raw_path, bytes) and raw_path[:1] != b"/" and not is_request_target(raw_path.decode("latin-1")):
+            return guard.bad_path  # e.g. "%2F/api": the path starts with "/", but Sanic routes on raw_path
         rule = guard.policy.rule_for_asgi(method, path, root_path if isinstance(root_path, str) else "", preflight)
         if rule is None:
             return None

@@ -24,7 +24,7 @@ those spellings) is refused outright, on every path and method, before any app c
 runs: routers disagree about such paths (Starlette's ``$`` matches before a final
 newline, so ``/api%0A`` routes to ``/api``), and no real client needs them. So is a path
 that is no request target (not ``/...``, absolute-form, ``*`` or empty; see
-:func:`_is_request_target`).
+:func:`is_request_target`).
 
 :class:`Guard` holds the policy, the validator and the failure responses, and gives
 both adapters the same three steps: which rule applies, which token the headers
@@ -46,7 +46,16 @@ from .payload import JWTPayload, JwtValidationResult
 from .responses import AuthFailure, ErrorResponse, FailureFactory, default_error_response
 from .validator import WristbandJwtValidator
 
-__all__ = ["REFUSED", "AccessPolicy", "Guard", "Rule", "asgi_path_spellings", "normalize_path", "wsgi_path_spellings"]
+__all__ = [
+    "REFUSED",
+    "AccessPolicy",
+    "Guard",
+    "Rule",
+    "asgi_path_spellings",
+    "is_request_target",
+    "normalize_path",
+    "wsgi_path_spellings",
+]
 
 logger = logging.getLogger("wristband_mw")
 
@@ -166,12 +175,16 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~\[\]:-]*(?:[/?#].*)?\Z", re.DOTALL)
 
 
-def _is_request_target(path: str) -> bool:
+def is_request_target(path: str) -> bool:
     """True for a path a request target can give: ``/...``, absolute-form, ``*`` or empty.
 
     Anything else (``%20/api/me`` arrives as `` /api/me``, ``\\api``) is no request target
     at all (RFC 9112 3.2), and frameworks disagree about it: Quart strips the leading space
-    and routes it, Sanic answers 500. It is refused, as Go's net/http and Envoy do.
+    and routes it, Sanic answers 500. It is refused, as Go's net/http and Envoy do. The
+    ASGI middleware also checks the scope's ``raw_path`` (Sanic routes on it)::
+
+        >>> [is_request_target(t) for t in ("/api", "http://h:1/api", "*", " /api", "%2F/api")]
+        [True, True, True, False, False]
     """
     return path.startswith("/") or not path or path == "*" or _ABSOLUTE_FORM.match(path) is not None
 
@@ -362,7 +375,7 @@ class AccessPolicy:
             else:
                 spellings = checked = asgi_path_spellings(key[0], key[1])
             latin1_last = len(checked) < len(spellings)
-            if not _is_request_target(path) or any(map(_has_control, checked)):
+            if not is_request_target(path) or any(map(_has_control, checked)):
                 rule = REFUSED
             else:
                 rule = self._rule_for_spellings(spellings, latin1_last)
