@@ -11,8 +11,8 @@ exempt only if all are. The spellings:
 - WSGI: ``PATH_INFO`` as given (PEP 3333 latin-1) and its UTF-8 bytes decoded the way
   frameworks decode them: invalid bytes replaced (werkzeug, Falcon), re-percent-encoded
   (Django) or dropped (Bottle), so a ``/café`` prefix matches ``/caf%C3%A9`` under every server;
-- as routers re-parse it: cut at the first ``#`` (Sanic under h11-based servers), and a
-  path not starting with ``/`` through ``urllib.parse`` (Quart: ``%20/api/me``, absolute-form);
+- as routers re-parse it: cut at the first ``#`` (Sanic under h11-based servers), and an
+  absolute-form target on its path part, as ``urllib.parse`` gives it (Quart, Sanic);
 - ASCII-lowercased, against lowercased prefixes (BlackSheep routes case-insensitively);
 - ASGI with a ``root_path``: ``path`` as given (Falcon, Sanic), below ``root_path``
   (Starlette), after the first occurrence of ``root_path`` and with every occurrence removed
@@ -178,7 +178,7 @@ _ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~\[\]:-]*(?:
 def is_request_target(path: str) -> bool:
     """True for a path a request target can give: ``/...``, absolute-form, ``*`` or empty.
 
-    Anything else (``%20/api/me`` arrives as `` /api/me``, ``\\api``) is no request target
+    Anything else (``%20/api/me`` arrives as a space and ``/api/me``) is no request target
     at all (RFC 9112 3.2), and frameworks disagree about it: Quart strips the leading space
     and routes it, Sanic answers 500. It is refused, as Go's net/http and Envoy do. The
     ASGI middleware also checks the scope's ``raw_path`` (Sanic routes on it)::
