@@ -189,6 +189,10 @@ def is_request_target(path: str) -> bool:
     return path.startswith("/") or not path or path == "*" or _ABSOLUTE_FORM.match(path) is not None
 
 
+def _ascii_lower(text: str) -> str:
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
 def _reparsed_spellings(path: str) -> Tuple[str, ...]:
     """``path`` and what routers that re-parse it as a URL make of it, each starting with ``/``.
 
@@ -222,8 +226,10 @@ def _reparsed_spellings(path: str) -> Tuple[str, ...]:
 def _strictest(*rules: Optional[Rule]) -> Optional[Rule]:
     """No token needed only if no rule needs one; else every scope any of them needs."""
     found = [rule for rule in rules if rule is not None]
-    if len(found) <= 1:
-        return found[0] if found else None
+    if not found:
+        return None
+    if len(found) == 1 or all(rule is found[0] for rule in found):  # most often: one and the same rule
+        return found[0]
     return Rule(tuple(dict.fromkeys(scope for rule in found for scope in rule.scopes)))
 
 
@@ -333,9 +339,9 @@ class AccessPolicy:
         # UTF-8 bytes as latin-1), for matching that spelling: "/café" is "/cafÃ©" there.
         self._latin1 = _Prefixes(self.protect, self.exempt, self._scoped, _pep3333)
         self._prefixes = _Prefixes(self.protect, self.exempt, self._scoped, None)
-        self._folded = _Prefixes(self.protect, self.exempt, self._scoped, lambda prefix: prefix.translate(_ASCII_LOWER))
+        self._folded = _Prefixes(self.protect, self.exempt, self._scoped, _ascii_lower)
         self._upper_in_prefixes = any(
-            prefix != prefix.translate(_ASCII_LOWER)
+            prefix != _ascii_lower(prefix)
             for prefix in (*(self.protect or ()), *self.exempt, *(prefix for prefix, _ in self._scoped))
         )
         self._by_path: Dict[Union[str, Tuple[str, ...]], Optional[Rule]] = {}
@@ -404,28 +410,33 @@ class AccessPolicy:
         return _strictest(*(self._rule_for_one(spelling, latin1) for spelling in spellings))
 
     def _rule_for_one(self, path: str, latin1: bool) -> Optional[Rule]:
+        # Some routers ignore ASCII case (BlackSheep routes "/API/me" as "/api/me"): the
+        # lowercased spellings are matched against the lowercased prefixes too.
         prefixes = self._latin1 if latin1 else self._prefixes
         normal = normalize_path(path)
-        if "%" not in path and ".." not in path:
-            spellings = [normal]
-        else:
-            # Frameworks route on the literal path (Starlette's "/api/{id}" matches "/api/.."),
-            # so ".." is also matched as a plain segment, and escapes are matched decoded too.
-            spellings = [normal, _literal_path(path)]
-            if "%" in path:
-                decoded = unquote(path, encoding="latin-1") if latin1 else unquote(path)
-                spellings += [normalize_path(decoded), _literal_path(decoded)]
-            spellings = list(dict.fromkeys(spellings))
+        if "%" not in path and ".." not in path:  # the common case: one spelling
+            rule = self._rule_for_normal(normal, prefixes)
+            if latin1:
+                return rule
+            lower = _ascii_lower(normal)
+            if lower == normal and not self._upper_in_prefixes:
+                return rule
+            return _strictest(rule, self._rule_for_normal(lower, self._folded))
+        # Frameworks route on the literal path (Starlette's "/api/{id}" matches "/api/.."),
+        # so ".." is also matched as a plain segment, and escapes are matched decoded too.
+        spellings = [normal, _literal_path(path)]
+        if "%" in path:
+            decoded = unquote(path, encoding="latin-1") if latin1 else unquote(path)
+            spellings += [normalize_path(decoded), _literal_path(decoded)]
+        spellings = list(dict.fromkeys(spellings))
         rule = _strictest(*(self._rule_for_normal(spelling, prefixes) for spelling in spellings))
         if latin1:
             return rule
-        # Some routers ignore ASCII case (BlackSheep routes "/API/me" as "/api/me"): the
-        # lowercased spellings are matched against the lowercased prefixes too.
-        folded = [spelling.translate(_ASCII_LOWER) for spelling in spellings]
+        folded = [_ascii_lower(spelling) for spelling in spellings]
         if not self._upper_in_prefixes:  # else "/api" must match a "/API" prefix too
             folded = [lower for lower, spelling in zip(folded, spellings) if lower != spelling]
-        if not folded:
-            return rule
+            if not folded:
+                return rule
         return _strictest(rule, *(self._rule_for_normal(lower, self._folded) for lower in folded))
 
     def _rule_for_normal(self, path: str, prefixes: _Prefixes) -> Optional[Rule]:
