@@ -365,10 +365,46 @@ def test_non_ascii_sub_is_sent_as_utf8(validator, issuer):
     assert remote_users(sent.seen) == ["j\u00f6rg".encode()]
 
 
-def test_headers_are_not_copied_when_there_is_nothing_to_change(validator):
-    scope = make_scope("/public", headers=OTHER_HEADERS)
-    sent = call_asgi(asgi(validator, protect=["/api"]), scope)
-    assert sent.seen["headers"] is scope["headers"]
+@pytest.mark.parametrize("kind", ["http", "websocket"])
+@pytest.mark.parametrize("authorized", [False, True], ids=["anonymous", "token"])
+def test_the_app_always_gets_its_own_header_list(validator, token, kind, authorized):
+    # Even with nothing to remove: the server's list object is never handed on (see below).
+    scope = make_scope(
+        "/api/x", headers=OTHER_HEADERS, type=kind, authorization=f"Bearer {token}" if authorized else None
+    )
+    sent = call_asgi(asgi(validator, optional=True, remote_user_header=False), scope)
+    assert sent.app_called
+    assert sent.seen["headers"] is not scope["headers"]
+    assert sent.seen["headers"] == scope["headers"]
+
+
+@pytest.mark.parametrize("authorized", [False, True], ids=["anonymous", "token"])
+def test_a_trailer_the_server_adds_later_never_reaches_the_app(validator, token, authorized):
+    # uvicorn (httptools) appends chunked-trailer fields to the very list it put in
+    # scope["headers"], while the app reads the body: after the middleware ran.
+    server_headers = make_scope("/", headers=OTHER_HEADERS)["headers"]
+    if authorized:
+        server_headers.append((b"authorization", f"Bearer {token}".encode()))
+    scope = {**make_scope("/api/x" if authorized else "/public"), "headers": server_headers}
+    seen = []
+
+    async def app(scope, receive, send):
+        await receive()
+        seen.extend(scope["headers"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive():
+        server_headers.append((b"remote-user", b"mallory"))  # the trailer arrives with the body
+        return {"type": "http.request", "body": b"x", "more_body": False}
+
+    async def send(message):
+        pass
+
+    asyncio.run(JwtAsgiMiddleware(app, validator, protect=["/api"])(scope, receive, send))
+    assert (b"remote-user", b"mallory") in server_headers
+    assert seen and (b"remote-user", b"mallory") not in seen
+    assert [value for name, value in seen if name == b"remote-user"] == ([b"user-1"] if authorized else [])
 
 
 # -- prefetch_on_startup ---------------------------------------------------------------------------
@@ -563,3 +599,31 @@ def test_root_path_spellings_litestar_and_starlette(validator, issuer, realm):
         sent = get(middleware, path=admin, root_path=root_path, authorization=f"Bearer {token}")
         assert_refusal(sent, 403, "insufficient_scope", realm)
     assert get(middleware, path="/mnt/public", root_path="/mnt").status == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "raw_path"),
+    [(" /api/me", b"%20/api/me"), ("//public/x", b"%2F/public/x"), ("\\public", b"\\public"), ("/x", b"x")],
+)
+def test_no_request_target_in_path_or_raw_path_is_400_before_the_app(validator, token, realm, path, raw_path):
+    # h11-based servers pass such targets on; Quart routes " /api/me" as "/api/me", Sanic
+    # (routing on raw_path) answers 500 for "%2F/public/x".
+    middleware = asgi(validator, protect=["/api"], optional=True)
+    for kind in ("http", "websocket"):
+        scope = make_scope(path, type=kind, authorization=f"Bearer {token}")
+        scope["raw_path"] = raw_path
+        sent = call_asgi(middleware, scope)
+        assert not sent.app_called
+        if kind == "http":
+            assert_refusal(sent, 400, "invalid_request", realm)
+            assert "does not start with '/'" in sent.json["error_description"]
+
+
+@pytest.mark.parametrize("raw_path", [b"/api#x", b"http://127.0.0.1:8000/public", b"*", None])
+def test_request_targets_in_raw_path_pass(validator, raw_path):
+    scope = make_scope("/public", headers=())
+    if raw_path is None:
+        del scope["raw_path"]
+    else:
+        scope["raw_path"] = raw_path
+    assert call_asgi(asgi(validator, protect=["/api"]), scope).status == 200

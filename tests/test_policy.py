@@ -364,10 +364,12 @@ def wsgi_protected(policy: AccessPolicy, path_info: str, method: str = "GET") ->
 def test_wsgi_path_spellings():
     assert wsgi_path_spellings("/api/x") == ("/api/x",)
     assert wsgi_path_spellings(pep3333("/café")) == ("/café", "/cafÃ©")
-    # Invalid UTF-8: werkzeug and Falcon replace the byte, Django re-percent-encodes it.
+    # Invalid UTF-8: werkzeug and Falcon replace the byte, Django re-percent-encodes it,
+    # Bottle drops it.
     assert wsgi_path_spellings("/donn\xc3\xa9es/\xc1\xb8") == (
         "/données/\ufffd\ufffd",
         "/données/%C1%B8",
+        "/données/",
         "/donnÃ©es/Á¸",  # noqa: RUF001
     )
     assert wsgi_path_spellings("/日本") == ("/日本",)  # not latin-1: a server that decoded already
@@ -566,3 +568,116 @@ def test_absolute_form_outside_protected_prefixes_stays_open():
     assert policy.rule_for("GET", "http://127.0.0.1:8000/public") is None
     assert policy.rule_for("GET", "http://127.0.0.1:8000") is None
     assert AccessPolicy(exempt=["/healthz"]).rule_for("GET", "http://x/healthz") is not None  # "/http:/x/healthz" too
+
+
+# -- spellings of routers that re-parse, fold case or drop bytes (attack round, issue 9/15) --------
+
+
+@pytest.mark.parametrize("path", ["/api#x", "/api/admin#x", "/api#/../public", "/%61pi#x"])
+def test_path_is_also_matched_cut_at_the_first_hash(path):
+    # h11-based servers leave a raw "#fragment" in the path; Sanic routes on what precedes it.
+    policy = AccessPolicy(protect=["/api"], scopes={"/api/admin": ["admin"]})
+    for rule in (
+        policy.rule_for("GET", path),
+        policy.rule_for_wsgi("GET", path),
+        policy.rule_for_asgi("GET", path, "/mnt"),
+    ):
+        assert rule is not None and rule is not REFUSED, path
+    assert policy.rule_for("GET", "/api/admin#x").scopes == ("admin",)
+
+
+def test_hash_outside_protected_prefixes_stays_open():
+    # A %23 in a segment arrives as the same "#" in an ASGI path: it is not refused.
+    policy = AccessPolicy(protect=["/api"])
+    assert policy.rule_for("GET", "/tags/#python") is None
+    assert policy.rule_for("GET", "/public#/api") is None
+    assert AccessPolicy(exempt=["/healthz"]).rule_for("GET", "/healthz#") is not None  # "/healthz#" is not exempt
+
+
+@pytest.mark.parametrize(
+    "path",
+    [" /api/me", "  /api/admin", " http://x/api/me", "api/me", "x:/api/me", "\u3000/api", "\\api", "http://x%20/api"],
+)
+def test_path_that_is_no_request_target_is_refused(path):
+    # h11-based servers and daphne pass "%20/api/me" on as " /api/me": Quart strips the space
+    # (urllib.parse) and routes it, Sanic answers 500. No request target looks like that.
+    policy = AccessPolicy(protect=["/api"], exempt_methods=["OPTIONS"])
+    for method in ("GET", "OPTIONS"):
+        assert policy.rule_for(method, path) is REFUSED, path
+        assert policy.rule_for_wsgi(method, path) is REFUSED
+        assert policy.rule_for_asgi(method, path, "/mnt") is REFUSED
+    assert AccessPolicy(protect=[]).rule_for("GET", path) is REFUSED
+
+
+@pytest.mark.parametrize("path", ["", "*", "/", "http://127.0.0.1:8000", "http://[::1]:8000/x", "https://x/?q"])
+def test_request_targets_are_not_refused(path):
+    assert AccessPolicy(protect=["/api"]).rule_for("GET", path) is None
+    assert AccessPolicy(protect=["/api"]).rule_for_wsgi("GET", path) is None
+
+
+@pytest.mark.parametrize("path", ["/API/me", "/Api", "/api/ADMIN", "/%41PI/Admin", "/CAF%C3%89/menu"])
+def test_ascii_case_changes_are_matched_too(path):
+    # BlackSheep matches routes case-insensitively (ASCII): "/API/me" runs the "/api/me" handler.
+    policy = AccessPolicy(protect=["/api"], exempt=["/healthz"], scopes={"/api/admin": ["admin"]})
+    decoded = unquote(path)
+    rule = policy.rule_for("GET", decoded)
+    if decoded.startswith("/CAF"):  # "É" is not ASCII: BlackSheep (bytes patterns) does not fold it either
+        assert rule is None
+        return
+    assert rule is not None
+    assert rule.scopes == (("admin",) if "admin" in path.lower() else ())
+    assert policy.rule_for("GET", path) is not None  # the still-escaped spelling too
+
+
+def test_case_folding_never_opens_a_path():
+    policy = AccessPolicy(protect=["/API"], exempt=["/Healthz"])
+    assert policy.rule_for("GET", "/API/me") is not None
+    assert policy.rule_for("GET", "/api/me") is not None
+    assert policy.rule_for("GET", "/Healthz") is None
+    assert policy.rule_for("GET", "/healthz") is None  # neither spelling is protected
+    assert AccessPolicy(exempt=["/healthz"]).rule_for("GET", "/HEALTHZ") is not None  # not exempt as given
+
+
+@pytest.mark.parametrize("path", ["/a\xffpi/me", "/api\xc3/me", "/api/adm\xffin", "/\xc1\xc1api"])
+def test_invalid_utf8_dropped_as_bottle_does_is_matched(path):
+    # Bottle decodes PATH_INFO with decode("utf8", "ignore"): "/a%FFpi/me" routes to "/api/me".
+    policy = AccessPolicy(protect=["/api"], scopes={"/api/admin": ["admin"]})
+    rule = policy.rule_for_wsgi("GET", path)
+    assert rule is not None
+    assert rule.scopes == (("admin",) if "adm" in path else ())
+
+
+def _repercent_one_exception_per_run(raw: bytes) -> str:
+    """The former implementation (one UnicodeDecodeError per invalid run), the reference."""
+    parts = []
+    while True:
+        try:
+            parts.append(raw.decode("utf-8"))
+            return "".join(parts)
+        except UnicodeDecodeError as exc:
+            parts.append(raw[: exc.start].decode("utf-8"))
+            parts.append("".join(f"%{byte:02X}" for byte in raw[exc.start : exc.end]))
+            raw = raw[exc.end :]
+
+
+@given(
+    st.binary(max_size=64)
+    | st.lists(st.sampled_from([b"a", b"\xc3", b"\xa9", b"\xff", b"\xed\xa0\x80", b"\xf0\x9f", b"/", b"%"])).map(
+        b"".join
+    )
+)
+def test_property_repercent_matches_the_reference(raw):
+    from wristband_mw.policy import _repercent_broken_utf8
+
+    assert _repercent_broken_utf8(raw) == _repercent_one_exception_per_run(raw)
+
+
+def test_long_invalid_utf8_path_is_decided_in_linear_time():
+    # Formerly one exception per invalid byte: ~0.6 s of CPU for this path (a request).
+    import time
+
+    path = "/api/" + "\xff" * 80_000
+    policy = AccessPolicy(protect=["/api"])
+    started = time.process_time()
+    assert policy.rule_for_wsgi("GET", path) is not None
+    assert time.process_time() - started < 0.25

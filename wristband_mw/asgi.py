@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Callable, Iterable, List, Mapping, MutableMap
 from .flow import Authenticated, Flow, Outcome, Refusal, TokenValidator
 from .identity import CLAIMS_KEY, TOKEN_KEY, AnonymousUser, AuthCredentials
 from .options import MiddlewareOptions, OnError
+from .policy import REFUSED, Rule, is_request_target
 from .responses import AuthFailure
 
 __all__ = ["JwtAsgiMiddleware"]
@@ -162,9 +163,16 @@ class JwtAsgiMiddleware:
             method = "GET" if websocket else scope.get("method", "GET")
             preflight = method == "OPTIONS" and _is_preflight(headers)
             root_path = scope.get("root_path") or ""
-            rule = self._rule_for(
-                method, scope.get("path") or "/", root_path if isinstance(root_path, str) else "", preflight
-            )
+            raw_path = scope.get("raw_path")
+            if (
+                isinstance(raw_path, bytes)
+                and raw_path[:1] != b"/"
+                and not is_request_target(raw_path.decode("latin-1"))
+            ):
+                rule: Optional[Rule] = REFUSED  # "%2F/api": the path starts with "/", but Sanic routes on raw_path
+            else:
+                path = scope.get("path") or "/"
+                rule = self._rule_for(method, path, root_path if isinstance(root_path, str) else "", preflight)
             if websocket and self._query_tokens:
                 outcome: Outcome = await self._authenticate(rule, authorization, scope.get("query_string") or b"")
             else:
@@ -181,18 +189,18 @@ class JwtAsgiMiddleware:
                     "auth": identity.credentials,
                 }
                 # Identity only the token sets: client-sent Remote-User headers never pass.
+                # Always a new list: some servers (uvicorn with httptools) append chunked
+                # trailers to the list they put in the scope, after this middleware ran.
                 header = identity.remote_user_header if self.options.remote_user_header else None
+                scope["headers"] = _without_remote_user(headers, remote_user)
                 if header is not None:
-                    scope["headers"] = [*(_without_remote_user(headers) if remote_user else headers), header]
-                elif remote_user:
-                    scope["headers"] = _without_remote_user(headers)
+                    scope["headers"].append(header)
             elif type(outcome) is Refusal:
                 await self._refuse(outcome.failure, scope, receive, send)
                 return
             else:
                 scope = {"user": _ANONYMOUS, "auth": _NO_CREDENTIALS, **scope}
-                if remote_user:
-                    scope["headers"] = _without_remote_user(headers)
+                scope["headers"] = _without_remote_user(headers, remote_user)  # a new list, as above
         elif scope_type == "lifespan" and self.options.prefetch_on_startup:
             self._start_prefetch()
         await self.app(scope, receive, send)
@@ -238,6 +246,11 @@ def _has_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> bool:
     return False
 
 
-def _without_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
-    """A new header list without any client-sent ``Remote-User``: only the token sets identity."""
+def _without_remote_user(headers: Iterable[Tuple[bytes, bytes]], present: bool = True) -> List[Tuple[bytes, bytes]]:
+    """A new header list without any client-sent ``Remote-User``: only the token sets identity.
+
+    ``present=False`` (no such header was seen) skips the filter; the list is still new.
+    """
+    if not present:
+        return list(headers)
     return [h for h in headers if len(h[0]) != 11 or h[0].lower().replace(b"_", b"-") != b"remote-user"]

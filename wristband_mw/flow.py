@@ -250,7 +250,9 @@ class Flow:
         self.failures = FailureFactory(
             self.realm, retry_after=min(max(math.ceil(cooldown), 1), 60), retry_after_source=validator.keys_retry_after
         )
-        self.bad_path = self.failures.invalid_request("The request path contains control characters")
+        self.bad_path = self.failures.invalid_request(
+            "The request path contains control characters or does not start with '/'"
+        )
         self._refused_path = Refusal(self.bad_path)
         # Far more than any Bearer header needs; longer ones are refused unparsed.
         self._max_header = validator.max_token_bytes + 64

@@ -9,8 +9,11 @@ exempt only if all are. The spellings:
   (``..`` kept as a segment, as Starlette's ``/api/{id}`` matches ``/api/..``);
 - with percent-escapes decoded once more (``/api%2Fx``, ``/%61pi``);
 - WSGI: ``PATH_INFO`` as given (PEP 3333 latin-1) and its UTF-8 bytes decoded the way
-  frameworks decode them: invalid bytes replaced (werkzeug, Falcon) or re-percent-encoded
-  (Django), so a ``/café`` prefix matches ``/caf%C3%A9`` under every server;
+  frameworks decode them: invalid bytes replaced (werkzeug, Falcon), re-percent-encoded
+  (Django) or dropped (Bottle), so a ``/café`` prefix matches ``/caf%C3%A9`` under every server;
+- as routers re-parse it: cut at the first ``#`` (Sanic under h11-based servers), and an
+  absolute-form target on its path part, as ``urllib.parse`` gives it (Quart, Sanic);
+- ASCII-lowercased, against lowercased prefixes (BlackSheep routes case-insensitively);
 - ASGI with a ``root_path``: ``path`` as given (Falcon, Sanic), below ``root_path``
   (Starlette), after the first occurrence of ``root_path`` and with every occurrence removed
   (Litestar); a ``path`` outside ``root_path`` is also matched with ``root_path`` in front,
@@ -19,7 +22,9 @@ exempt only if all are. The spellings:
 A path holding a control character (C0, DEL or C1, raw or percent-encoded, in any of
 those spellings) is refused outright, on every path and method, before any app code
 runs: routers disagree about such paths (Starlette's ``$`` matches before a final
-newline, so ``/api%0A`` routes to ``/api``), and no real client needs them.
+newline, so ``/api%0A`` routes to ``/api``), and no real client needs them. So is a path
+that is no request target (not ``/...``, absolute-form, ``*`` or empty; see
+:func:`is_request_target`).
 
 The policy is built from a checked :class:`~wristband_mw.options.MiddlewareOptions`;
 the request flow that consults it is :mod:`wristband_mw.flow`.
@@ -28,13 +33,22 @@ the request flow that consults it is :mod:`wristband_mw.flow`.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Union
-from urllib.parse import unquote
+from contextlib import suppress
+from typing import Any, Callable, FrozenSet, Iterable, Mapping, Optional, Tuple, Union
+from urllib.parse import unquote, urlsplit
 
 from .cache import BoundedMemo
 from .options import MiddlewareOptions, has_control, normalize_path
 
-__all__ = ["REFUSED", "AccessPolicy", "Rule", "asgi_path_spellings", "normalize_path", "wsgi_path_spellings"]
+__all__ = [
+    "REFUSED",
+    "AccessPolicy",
+    "Rule",
+    "asgi_path_spellings",
+    "is_request_target",
+    "normalize_path",
+    "wsgi_path_spellings",
+]
 
 
 def _literal_path(path: str) -> str:
@@ -45,17 +59,16 @@ def _literal_path(path: str) -> str:
 _has_control = has_control
 
 
+# surrogateescape writes each byte UTF-8 cannot decode as U+DC80..U+DCFF: back to "%XX".
+_ESCAPED_BYTES = {0xDC00 + byte: f"%{byte:02X}" for byte in range(0x80, 0x100)}
+
+
 def _repercent_broken_utf8(raw: bytes) -> str:
-    """``raw`` decoded as UTF-8 with each invalid byte written as ``%XX``, as Django does (RFC 3987 3.2)."""
-    parts: List[str] = []
-    while True:
-        try:
-            parts.append(raw.decode("utf-8"))
-            return "".join(parts)
-        except UnicodeDecodeError as exc:
-            parts.append(raw[: exc.start].decode("utf-8"))
-            parts.append("".join(f"%{byte:02X}" for byte in raw[exc.start : exc.end]))
-            raw = raw[exc.end :]
+    """``raw`` decoded as UTF-8 with each invalid byte written as ``%XX``, as Django does (RFC 3987 3.2).
+
+    One decode and one substitution, whatever the number of invalid bytes (linear time).
+    """
+    return raw.decode("utf-8", "surrogateescape").translate(_ESCAPED_BYTES)
 
 
 def wsgi_path_spellings(path_info: str) -> Tuple[str, ...]:
@@ -63,13 +76,15 @@ def wsgi_path_spellings(path_info: str) -> Tuple[str, ...]:
 
     PEP 3333 servers pass the path's bytes decoded as latin-1, so ``/café`` arrives as
     ``/cafÃ©``. Frameworks decode it back: werkzeug and Falcon with invalid bytes
-    replaced by U+FFFD, Django with them re-percent-encoded. The latin-1 spelling is kept
-    for apps that route on ``PATH_INFO`` directly::
+    replaced by U+FFFD, Django with them re-percent-encoded, Bottle with them dropped
+    (``/a%FFpi`` routes as ``/api`` there); Pyramid (WebOb) decodes strictly, which gives
+    the replaced spelling for any path it accepts. The latin-1 spelling is kept for apps
+    that route on ``PATH_INFO`` directly::
 
         >>> wsgi_path_spellings("/caf\xc3\xa9")
         ('/café', '/cafÃ©')
         >>> wsgi_path_spellings("/x/\xc1")
-        ('/x/�', '/x/%C1', '/x/Á')
+        ('/x/�', '/x/%C1', '/x/', '/x/Á')
     """
     if path_info.isascii():
         return (path_info,)
@@ -78,7 +93,8 @@ def wsgi_path_spellings(path_info: str) -> Tuple[str, ...]:
     except UnicodeEncodeError:  # not PEP 3333: the server decoded it already
         return (path_info,)
     replaced = raw.decode("utf-8", "replace")
-    return tuple(dict.fromkeys((replaced, _repercent_broken_utf8(raw), path_info)))
+    dropped = raw.decode("utf-8", "ignore")
+    return tuple(dict.fromkeys((replaced, _repercent_broken_utf8(raw), dropped, path_info)))
 
 
 def asgi_path_spellings(path: str, root_path: str) -> Tuple[str, ...]:
@@ -108,15 +124,71 @@ def asgi_path_spellings(path: str, root_path: str) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(spelling or "/" for spelling in spellings))
 
 
-# "scheme://authority" and what follows it, for a path that is really an absolute URL.
-_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/]*(/.*)?\Z", re.DOTALL)
+# What urllib.parse.urlsplit strips from the front of a URL (WHATWG: C0 control or space).
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+# An absolute-form target (RFC 9112 3.2.2) as h11-based servers leave it in the path:
+# scheme, "//", an authority of host and port characters only, then the path.
+_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~\[\]:-]*(?:[/?#].*)?\Z", re.DOTALL)
+
+
+def is_request_target(path: str) -> bool:
+    """True for a path a request target can give: ``/...``, absolute-form, ``*`` or empty.
+
+    Anything else (``%20/api/me`` arrives as a space and ``/api/me``) is no request target
+    at all (RFC 9112 3.2), and frameworks disagree about it: Quart strips the leading space
+    and routes it, Sanic answers 500. It is refused, as Go's net/http and Envoy do. The
+    ASGI middleware also checks the scope's ``raw_path`` (Sanic routes on it)::
+
+        >>> [is_request_target(t) for t in ("/api", "http://h:1/api", "*", " /api", "%2F/api")]
+        [True, True, True, False, False]
+    """
+    return path.startswith("/") or not path or path == "*" or _ABSOLUTE_FORM.match(path) is not None
+
+
+def _ascii_lower(text: str) -> str:
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
+def _reparsed_spellings(path: str) -> Tuple[str, ...]:
+    """``path`` and what routers that re-parse it as a URL make of it, each starting with ``/``.
+
+    A request target never carries a fragment, but h11-based servers (hypercorn,
+    ``uvicorn --http h11``) leave a raw ``#`` in the path and Sanic routes on what precedes
+    it; a ``%23`` arrives as the same ``#`` in an ASGI ``path``, so the path is cut at the
+    first ``#`` as one more spelling rather than refused. A path not starting with ``/``
+    (an absolute-form ``http://host/api/me``; anything else is refused before) is re-parsed
+    by Quart and Sanic through ``urllib.parse``, which strips leading spaces and takes the
+    URL's path::
+
+        >>> _reparsed_spellings("/api#x")
+        ('/api#x', '/api')
+        >>> _reparsed_spellings(" /api/me")
+        ('/ /api/me', '/api/me')
+        >>> _reparsed_spellings("http://host/api/me")
+        ('/http://host/api/me', '/api/me')
+    """
+    if path.startswith("/") and "#" not in path:
+        return (path,)
+    spellings = [path]
+    if "#" in path:
+        spellings.append(path[: path.index("#")])
+    for spelling in tuple(spellings):
+        if not spelling.startswith("/"):
+            with suppress(ValueError):  # e.g. an unclosed "[" in the authority: no router gets a path
+                spellings.append(urlsplit(spelling.lstrip(_C0_OR_SPACE)).path)
+    return tuple(dict.fromkeys(spelling if spelling.startswith("/") else "/" + spelling for spelling in spellings))
 
 
 def _strictest(*rules: Optional[Rule]) -> Optional[Rule]:
     """No token needed only if no rule needs one; else every scope any of them needs."""
     found = [rule for rule in rules if rule is not None]
-    if len(found) <= 1:
-        return found[0] if found else None
+    if not found:
+        return None
+    if len(found) == 1 or all(rule is found[0] for rule in found):  # most often: one and the same rule
+        return found[0]
     return Rule(tuple(dict.fromkeys(scope for rule in found for scope in rule.scopes)))
 
 
@@ -159,7 +231,7 @@ class _Prefixes:
 
 
 REFUSED = Rule(())
-"""The rule for a path holding a control character: refused with 400, whatever the method."""
+"""The rule for a path holding a control character, or no request target: refused with 400, whatever the method."""
 _PATHS_REMEMBERED = 1024
 _PATH_MEMO_MAX_LENGTH = 256
 # Memo values: a path's rule, or this for "no token needed" (a memo cannot store None).
@@ -220,6 +292,11 @@ class AccessPolicy:
         # UTF-8 bytes as latin-1), for matching that spelling: "/café" is "/cafÃ©" there.
         self._latin1 = _Prefixes(self.protect, self.exempt, self._scoped, _pep3333)
         self._prefixes = _Prefixes(self.protect, self.exempt, self._scoped, None)
+        self._folded = _Prefixes(self.protect, self.exempt, self._scoped, _ascii_lower)
+        self._upper_in_prefixes = any(
+            prefix != _ascii_lower(prefix)
+            for prefix in (*(self.protect or ()), *self.exempt, *(prefix for prefix, _ in self._scoped))
+        )
         # Most traffic hits a few paths: their rules, by path (bounded in number and length).
         self._by_path: BoundedMemo[Union[str, Tuple[str, ...]], Rule] = BoundedMemo(_PATHS_REMEMBERED)
 
@@ -261,7 +338,7 @@ class AccessPolicy:
             else:
                 spellings = checked = asgi_path_spellings(key[0], key[1])
             latin1_last = len(checked) < len(spellings)
-            if any(map(_has_control, checked)):
+            if not is_request_target(path) or any(map(_has_control, checked)):
                 rule = REFUSED
             else:
                 rule = self._rule_for_spellings(spellings, latin1_last) or _NO_RULE
@@ -284,22 +361,40 @@ class AccessPolicy:
         )
 
     def _rule_for_path(self, path: str, latin1: bool = False) -> Optional[Rule]:
-        absolute = _ABSOLUTE_FORM.match(path)
-        if absolute is not None:
-            # An absolute-form target (RFC 9112 3.2.2) left in the path by the server:
-            # Quart and Sanic route "http://host/api/me" as "/api/me", so that is a spelling too.
-            return _strictest(self._rule_for_path(absolute.group(1) or "/", latin1), self._rule_for_path("/" + path))
+        spellings = _reparsed_spellings(path)
+        if len(spellings) == 1:
+            return self._rule_for_one(path, latin1)
+        return _strictest(*(self._rule_for_one(spelling, latin1) for spelling in spellings))
+
+    def _rule_for_one(self, path: str, latin1: bool) -> Optional[Rule]:
+        # Some routers ignore ASCII case (BlackSheep routes "/API/me" as "/api/me"): the
+        # lowercased spellings are matched against the lowercased prefixes too.
         prefixes = self._latin1 if latin1 else self._prefixes
         normal = normalize_path(path)
-        if "%" not in path and ".." not in path:
-            return self._rule_for_normal(normal, prefixes)
+        if "%" not in path and ".." not in path:  # the common case: one spelling
+            rule = self._rule_for_normal(normal, prefixes)
+            if latin1:
+                return rule
+            lower = _ascii_lower(normal)
+            if lower == normal and not self._upper_in_prefixes:
+                return rule
+            return _strictest(rule, self._rule_for_normal(lower, self._folded))
         # Frameworks route on the literal path (Starlette's "/api/{id}" matches "/api/.."),
         # so ".." is also matched as a plain segment, and escapes are matched decoded too.
         spellings = [normal, _literal_path(path)]
         if "%" in path:
             decoded = unquote(path, encoding="latin-1") if latin1 else unquote(path)
             spellings += [normalize_path(decoded), _literal_path(decoded)]
-        return _strictest(*(self._rule_for_normal(spelling, prefixes) for spelling in dict.fromkeys(spellings)))
+        spellings = list(dict.fromkeys(spellings))
+        rule = _strictest(*(self._rule_for_normal(spelling, prefixes) for spelling in spellings))
+        if latin1:
+            return rule
+        folded = [_ascii_lower(spelling) for spelling in spellings]
+        if not self._upper_in_prefixes:  # else "/api" must match a "/API" prefix too
+            folded = [lower for lower, spelling in zip(folded, spellings) if lower != spelling]
+            if not folded:
+                return rule
+        return _strictest(rule, *(self._rule_for_normal(lower, self._folded) for lower in folded))
 
     def _rule_for_normal(self, path: str, prefixes: _Prefixes) -> Optional[Rule]:
         for prefix in prefixes.exempt:

@@ -1,10 +1,13 @@
 """examples/django_asgi_app.py under uvicorn and daphne: request.user is the token's sub,
 and a client's own Remote-User header never sets it (issue 9 section 2)."""
 
+import json
 import secrets
+import socket
 import subprocess
 import sys
-from typing import Dict, Iterator
+import time
+from typing import Dict, Iterator, Optional
 
 import pytest
 
@@ -13,8 +16,35 @@ from wristband_mw.testing import LocalIssuer
 from ..contract import HttpContract
 from ..support import EXAMPLES, Server, assert_clean_log, daphne, serve, server_env, uvicorn
 
-SERVERS = {"uvicorn": uvicorn("django_asgi_app:application"), "daphne": daphne("django_asgi_app:application")}
+# httptools explicitly: it appends chunked trailers to the list it put in scope["headers"].
+SERVERS = {
+    "uvicorn": uvicorn("django_asgi_app:application", "--http", "httptools"),
+    "daphne": daphne("django_asgi_app:application"),
+}
 SPOOF = [("Remote-User", "mallory")]
+
+
+def request_with_trailer(port: int, path: str, token: Optional[str] = None) -> bytes:
+    """A chunked GET whose trailer, sent in a second segment once the app runs, says Remote-User: mallory."""
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
+    if token is not None:
+        head += f"Authorization: Bearer {token}\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode("ascii") + b"\r\n1\r\nx\r\n")
+        time.sleep(0.3)  # the middleware has run; Django is still reading the body
+        sock.sendall(b"0\r\nRemote-User: mallory\r\n\r\n")
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decoded_body(response: bytes) -> object:
+    start, end = response.find(b"{"), response.rfind(b"}")
+    return json.loads(response[start : end + 1])
 
 
 def migrate(env: Dict[str, str]) -> None:
@@ -61,6 +91,14 @@ class TestDjangoUnderAsgi(HttpContract):
         spoofed_after = [("Remote-User", "mallory"), ("remote_user", "mallory")]
         response = server.request("/api/me", token=issuer.mint(sub="alice"), headers=spoofed_after)
         assert response.json()["sub"] == "alice"
+
+    def test_remote_user_in_a_late_chunked_trailer_is_ignored(self, server: Server, issuer: LocalIssuer) -> None:
+        response = request_with_trailer(server.port, "/whoami")
+        assert response.startswith(b"HTTP/1.1 200"), response[:200]
+        assert decoded_body(response) == {"user": "", "authenticated": False}
+        response = request_with_trailer(server.port, "/api/me", issuer.mint(sub="alice"))
+        assert response.startswith(b"HTTP/1.1 200"), response[:200]
+        assert decoded_body(response)["sub"] == "alice"  # type: ignore[index]
 
     def test_a_session_cookie_does_not_outlive_the_token(self, server: Server, issuer: LocalIssuer) -> None:
         first = server.request("/api/me", token=issuer.mint(sub="cookie-user"))

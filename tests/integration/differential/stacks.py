@@ -125,6 +125,25 @@ def _django_urlpatterns() -> List[Any]:
     return patterns
 
 
+def bottle_app() -> Any:
+    import bottle
+
+    app = bottle.Bottle()
+    for route, handler in ROUTES:
+        rule = route.replace("{id}", "<id:int>").replace("{rest}", "<rest:path>")
+
+        def view(handler: str = handler, **_: Any) -> str:
+            # Bottle routes on PATH_INFO decoded with errors="ignore".
+            return (
+                "ok"
+                if handler == "healthz"
+                else answer(handler, bottle.request.path, bottle.request.get_header("X-Probe"))
+            )
+
+        app.route(rule, "GET", view, name=handler)
+    return JwtWsgiMiddleware(app, validator(), **OPTIONS)
+
+
 def serve_wsgi(app: Callable[..., Iterable[bytes]], server: str, port: int) -> None:
     if server == "werkzeug":
         from werkzeug.serving import make_server
@@ -196,7 +215,54 @@ def litestar_app(inside: bool) -> Any:
     return JwtAsgiMiddleware(Litestar(route_handlers=handlers), validator(), **OPTIONS)
 
 
-def serve_asgi(app: Any, port: int, root_path: str = "") -> None:
+def quart_app() -> Any:
+    from quart import Quart, request
+
+    app = Quart(__name__)
+    for route, handler in ROUTES:
+        rule = route.replace("{id}", "<int:id>").replace("{rest}", "<path:rest>")
+
+        async def view(handler: str = handler, **_: Any) -> str:
+            return "ok" if handler == "healthz" else answer(handler, request.path, request.headers.get("X-Probe"))
+
+        app.add_url_rule(rule, handler, view)
+    return JwtAsgiMiddleware(app, validator(), **OPTIONS)
+
+
+def sanic_app() -> Any:
+    from sanic import Sanic
+    from sanic.response import text
+
+    app = Sanic("differential")
+    for route, handler in ROUTES:
+        rule = route.replace("{id}", "<id:int>").replace("{rest}", "<rest:path>")
+
+        async def view(request: Any, handler: str = handler, **_: Any) -> Any:
+            return text("ok" if handler == "healthz" else answer(handler, request.path, request.headers.get("x-probe")))
+
+        app.add_route(view, rule, methods=["GET"], name=handler)
+    return JwtAsgiMiddleware(app, validator(), **OPTIONS)
+
+
+def blacksheep_app() -> Any:
+    from blacksheep import Application, Request, text
+
+    app = Application()
+    for route, handler in ROUTES:
+        rule = route.replace("{id}", "{int:id}").replace("{rest}", "{path:rest}")
+
+        async def view(request: Request, handler: str = handler) -> Any:
+            probe = request.get_first_header(b"x-probe")
+            path = request.url.path.decode("utf-8", "replace")
+            return text("ok" if handler == "healthz" else answer(handler, path, probe and probe.decode()))
+
+        view.__annotations__ = {"request": Request}  # BlackSheep injects by annotation; PEP 563 makes them strings
+
+        app.router.add_get(rule, view)
+    return JwtAsgiMiddleware(app, validator(), **OPTIONS)
+
+
+def serve_asgi(app: Any, port: int, root_path: str = "", http: str = "auto", lifespan: str = "off") -> None:
     import uvicorn
 
     uvicorn.run(
@@ -204,8 +270,9 @@ def serve_asgi(app: Any, port: int, root_path: str = "") -> None:
         host="127.0.0.1",
         port=port,
         root_path=root_path,
+        http=http,  # type: ignore[arg-type]
         log_level="warning",
-        lifespan="off",
+        lifespan=lifespan,  # type: ignore[arg-type]
         timeout_graceful_shutdown=2,
     )
 
@@ -227,7 +294,13 @@ STACKS: Dict[str, Callable[[int], None]] = {
     "flask-werkzeug": lambda port: serve_wsgi(flask_app(), "werkzeug", port),
     "flask-wsgiref": lambda port: serve_wsgi(flask_app(), "wsgiref", port),
     "django-wsgiref": lambda port: serve_wsgi(django_app(), "wsgiref", port),
+    "bottle-wsgiref": lambda port: serve_wsgi(bottle_app(), "wsgiref", port),
     "starlette-uvicorn": lambda port: serve_asgi(starlette_app(), port),
+    # h11 (not httptools) leaves a raw "#fragment" and a target not starting with "/" in the path.
+    "starlette-uvicorn-h11": lambda port: serve_asgi(starlette_app(), port, http="h11"),
+    "quart-hypercorn": lambda port: serve_hypercorn(quart_app(), port, ""),
+    "sanic-uvicorn-h11": lambda port: serve_asgi(sanic_app(), port, http="h11", lifespan="on"),
+    "blacksheep-uvicorn": lambda port: serve_asgi(blacksheep_app(), port, lifespan="on"),
     "fastapi-uvicorn": lambda port: serve_asgi(starlette_app(fastapi=True), port),
     "litestar-uvicorn-wrapped": lambda port: serve_asgi(litestar_app(inside=False), port),
     "litestar-uvicorn-middleware-list": lambda port: serve_asgi(litestar_app(inside=True), port),

@@ -4,7 +4,8 @@ Each target starts from a route of :mod:`stacks` (or a neighbour of one) and get
 three mutations: percent-encoding of any byte in upper or lower case, double encoding,
 encoded and raw slashes and backslashes, dot segments, ``;`` parameters, trailing dots,
 slashes, spaces and newlines, case changes, valid, invalid and overlong UTF-8, fullwidth
-characters, absolute-form targets, and ``?`` and ``#`` placement. Targets are bytes, sent
+characters, absolute-form targets, ``?`` and ``#`` placement (a trailing ``#fragment``),
+and text before the leading ``/``. Targets are bytes, sent
 as they are: no client normalises them.
 """
 
@@ -146,6 +147,17 @@ def _query_fragment(rng: random.Random, target: bytes) -> bytes:
     return target[:at] + rng.choice([b"?", b"#", b"?q=/api/admin", b"#/api", b"?/../api"]) + target[at:]
 
 
+def _leading(rng: random.Random, target: bytes) -> bytes:
+    # Before the first "/": h11-based servers and daphne pass " /api/me" on, Quart
+    # re-parses it through urllib.parse (which strips leading spaces).
+    return rng.choice([b"%20", b"%20%20", b" ", b"x", b"%20http://x", b"%2F"]) + target
+
+
+def _fragment(rng: random.Random, target: bytes) -> bytes:
+    # A raw "#": h11 leaves it in the path, Sanic routes on what precedes it.
+    return target + rng.choice([b"#", b"#x", b"#/../public", b"#%0A", b"%23x"])
+
+
 MUTATIONS: List[Callable[[random.Random, bytes], bytes]] = [
     _encode_one,
     _encode_one,
@@ -160,6 +172,8 @@ MUTATIONS: List[Callable[[random.Random, bytes], bytes]] = [
     _utf8,
     _fullwidth,
     _query_fragment,
+    _leading,
+    _fragment,
 ]
 
 

@@ -28,3 +28,14 @@ def test_spellings_include_werkzeug_falcon_and_django_decoding(path_info: str) -
     assert _wsgi_decoding_dance(path_info) in spellings  # Flask; Falcon decodes the same way
     assert get_path_info({"PATH_INFO": path_info}) in spellings  # Django
     assert path_info in spellings  # an app routing on PATH_INFO itself
+
+
+@pytest.mark.parametrize("path_info", PATHS)
+def test_spellings_include_bottle_decoding(path_info: str) -> None:
+    import bottle
+
+    # Bottle decodes PATH_INFO in place before routing (errors="ignore").
+    environ = {"PATH_INFO": path_info, "REQUEST_METHOD": "GET", "SERVER_NAME": "x", "SERVER_PORT": "80"}
+    environ.update({"wsgi.url_scheme": "http", "SCRIPT_NAME": "", "wsgi.errors": None})
+    bottle.Bottle(catchall=True)._handle(environ)
+    assert environ["PATH_INFO"] in wsgi_path_spellings(path_info)
