@@ -1,6 +1,6 @@
 """OIDC discovery (issue 12 section 1): from an issuer to its keys, against real loopback servers.
 
-Every server here is a raw-socket HTTP server on 127.0.0.1 (tests/fault_server.py) that
+Every server here is a raw-socket HTTP server on 127.0.0.1 (tests/support/fault_server.py) that
 routes by path and records each request, so a test can say exactly what was fetched.
 The discovery documents and key sets are shaped like those Entra ID, Auth0, Okta,
 Keycloak and Google publish, with this test's own keys.
@@ -16,10 +16,12 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
-from core_support import FakeClock, b64u, public_jwk
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from fault_server import Behaviour, Exchange, FaultServer, hang_before_headers, redirect, respond, trickle
+from support.clock import FakeClock
+from support.encoding import b64url as b64u
+from support.fault_server import Behaviour, Exchange, FaultServer, hang_before_headers, redirect, respond, trickle
+from support.tokens import public_jwk
 
 from wristband_mw import (
     DiscoveryError,
@@ -681,7 +683,7 @@ def test_fork_gives_the_discovery_client_its_own_pool(idp, keys):
 
 
 def test_wsgi_middleware_answers_503_while_nothing_is_discovered(idp, keys):
-    from mw_support import WsgiApp, call_wsgi, make_environ
+    from support.drive import WsgiApp, call_wsgi, make_environ
 
     idp.routes[OIDC] = respond(500, b"{}")
     middleware = JwtWsgiMiddleware(WsgiApp(), validator_for(idp.base), protect=["/api"])

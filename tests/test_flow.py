@@ -6,8 +6,8 @@ import dataclasses
 import threading
 
 import pytest
+from support.validators import offline_validator
 
-from tests.mw_support import offline_validator
 from wristband_mw import (
     BearerTokenError,
     ErrorCode,

@@ -11,7 +11,8 @@ import threading
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
-from core_support import FakeClock, forge
+from support.clock import FakeClock
+from support.tokens import forge
 
 from wristband_mw import (
     ErrorCode,

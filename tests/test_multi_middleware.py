@@ -1,8 +1,8 @@
 """Both middlewares with a MultiIssuerValidator (issue 12 section 2): two issuers, no key confusion.
 
-The middlewares take any object with the validator's interface once the request flow
-accepts one (issue 11's restructure); until that is merged, ``Guard`` only accepts a
-``WristbandJwtValidator`` and this module is skipped, saying so.
+The request flow takes any object with the validator's interface
+(:class:`wristband_mw.flow.TokenValidator`), so the middlewares take a MultiIssuerValidator
+unchanged.
 """
 
 from __future__ import annotations
@@ -14,9 +14,16 @@ from typing import Any, Iterator, Tuple
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
-from mw_support import AsgiApp, WsgiApp, assert_no_leak, call_asgi, call_wsgi, make_environ, make_scope
+from support.drive import AsgiApp, WsgiApp, call_asgi, call_wsgi, make_environ, make_scope
+from support.refusals import assert_no_leak
 
-from wristband_mw import JwtAsgiMiddleware, JwtWsgiMiddleware, MultiIssuerValidator, get_claims
+from wristband_mw import (
+    JwtAsgiMiddleware,
+    JwtWsgiMiddleware,
+    MultiIssuerValidator,
+    WristbandJwtValidatorConfig,
+    get_claims,
+)
 from wristband_mw.testing import LocalIssuer
 
 
@@ -32,16 +39,6 @@ def multi(issuers) -> Iterator[MultiIssuerValidator]:
     validator = MultiIssuerValidator([shop.validator(), partner.validator(discovery=True)])
     yield validator
     validator.close()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _needs_a_flow_that_takes_any_validator(multi):
-    try:
-        JwtWsgiMiddleware(WsgiApp(), multi)
-    except ValueError as exc:
-        if "create_wristband_jwt_validator" in str(exc):
-            pytest.skip("the middlewares accept a MultiIssuerValidator after issue 11's restructure is merged")
-        raise
 
 
 def wsgi(multi: MultiIssuerValidator) -> JwtWsgiMiddleware:
@@ -113,3 +110,43 @@ def test_a_real_wsgi_server_with_two_issuers(multi, issuers):
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+def test_a_repeated_token_is_answered_from_its_issuers_cache(adapter, multi, issuers):
+    partner = issuers[1]
+    token = partner.mint(sub="u-3")
+    hits = lambda: multi.stats()["issuers"][partner.issuer]["verified_token_cache_hits"]  # noqa: E731
+    for round_ in range(3):
+        before = hits()
+        if adapter == "wsgi":
+            sent = call_wsgi(wsgi(multi), make_environ("/api/me", authorization=f"Bearer {token}"))
+            assert sent.seen["REMOTE_USER"] == "u-3"
+        else:
+            sent = call_asgi(asgi(multi), make_scope("/api/me", authorization=f"Bearer {token}"))
+            assert sent.seen["user"].identity == "u-3"
+        assert sent.status == 200
+        assert hits() == before + (1 if round_ else 0)  # verified once, then answered from the cache
+
+
+def test_a_resolver_only_validator_needs_a_realm():
+    multi = MultiIssuerValidator(resolver=lambda iss: None)
+    with pytest.raises(ValueError, match="pass realm="):
+        JwtWsgiMiddleware(WsgiApp(), multi)
+    assert JwtWsgiMiddleware(WsgiApp(), multi, realm="api.example.com").options.realm == "api.example.com"
+    multi.close()
+
+
+def test_resolver_issuers_never_touch_the_other_issuers_cache(issuers):
+    shop, partner = issuers
+    multi = MultiIssuerValidator(
+        resolver=lambda iss: (
+            WristbandJwtValidatorConfig(issuer=iss, jwks_url=partner.jwks_url) if iss == partner.issuer else None
+        )
+    )
+    middleware = JwtAsgiMiddleware(AsgiApp(), multi, protect=["/api"], realm="api.example.com")
+    ok = call_asgi(middleware, make_scope("/api/me", authorization=f"Bearer {partner.mint()}"))
+    refused = call_asgi(middleware, make_scope("/api/me", authorization=f"Bearer {shop.mint()}"))
+    assert ok.status == 200 and refused.status == 401 and not refused.app_called
+    assert multi.issuers == (partner.issuer,)
+    multi.close()

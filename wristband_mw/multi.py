@@ -45,7 +45,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 from .bearer import AuthorizationHeader, extract_bearer_token
 from .cache import LRUCache
@@ -54,7 +54,7 @@ from .errors import ErrorCode, JwksError, safe_echo
 from .payload import JwtValidationResult
 from .stats import Counters
 from .tokens import TokenParseError, parse_token
-from .validator import WristbandJwtValidator, create_wristband_jwt_validator
+from .validator import Verification, WristbandJwtValidator, create_wristband_jwt_validator
 
 __all__ = ["IssuerResolver", "MultiIssuerValidator"]
 
@@ -80,7 +80,15 @@ _EVENTS = (
 )
 
 _SHA256 = hashlib.sha256()  # copied per token: cheaper than a new context
-_Route = Tuple[WristbandJwtValidator, Optional[bytes]]
+
+
+class _Route(NamedTuple):
+    """Where a token goes, and its SHA-256 when its route is not remembered yet."""
+
+    validator: WristbandJwtValidator
+    digest: Optional[bytes]
+
+
 _LIVE: weakref.WeakSet[MultiIssuerValidator] = weakref.WeakSet()
 
 
@@ -91,6 +99,12 @@ def _reinit_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+def _digest(token: str) -> bytes:
+    hasher = _SHA256.copy()  # copied: cheaper than a new context
+    hasher.update(token.encode("ascii"))
+    return hasher.digest()
 
 
 def _fail(error: ErrorCode, message: str) -> JwtValidationResult:
@@ -200,9 +214,9 @@ class MultiIssuerValidator:
         route = self._route(token)
         if isinstance(route, JwtValidationResult):
             return route
-        result = route[0].validate(token)
-        if result.is_valid and route[1] is not None:
-            self._learn(token, route[1], route[0])
+        result = route.validator.validate(token)
+        if result.is_valid and route.digest is not None:
+            self._learn(token, route.digest, route.validator)
         return result
 
     async def validate_async(self, token: str) -> JwtValidationResult:
@@ -210,10 +224,36 @@ class MultiIssuerValidator:
         route = self._route(token)
         if isinstance(route, JwtValidationResult):
             return route
-        result = await route[0].validate_async(token)
-        if result.is_valid and route[1] is not None:
-            self._learn(token, route[1], route[0])
+        result = await route.validator.validate_async(token)
+        if result.is_valid and route.digest is not None:
+            self._learn(token, route.digest, route.validator)
         return result
+
+    # -- what the middleware asks (see wristband_mw.flow.TokenValidator) -------------------
+    @property
+    def jwks_refresh_cooldown(self) -> float:
+        """The longest unknown-kid cool-down among the configured issuers (the default ``Retry-After``)."""
+        return max((v.config.jwks_refresh_cooldown for v in self._static.values()), default=30.0)
+
+    def verify_identity(self, token: str) -> Verification:
+        """:meth:`WristbandJwtValidator.verify_identity`, routed by the token's ``iss``."""
+        route = self._route(token)
+        if isinstance(route, JwtValidationResult):
+            return route.error or ErrorCode.MALFORMED
+        return self._learned(token, route, route.validator.verify_identity(token))
+
+    async def verify_identity_async(self, token: str) -> Verification:
+        """:meth:`verify_identity` from async code (fetches run in worker threads)."""
+        route = self._route(token)
+        if isinstance(route, JwtValidationResult):
+            return route.error or ErrorCode.MALFORMED
+        return self._learned(token, route, await route.validator.verify_identity_async(token))
+
+    def cached_verification(self, token: str) -> Optional[Verification]:
+        """The answer from the verified-token cache of the validator this token was routed to
+        before, or ``None`` (a token never routed yet is not parsed here)."""
+        validator = self._remembered_route(token)
+        return None if validator is None else validator.cached_verification(token)
 
     def prefetch(self) -> None:
         """Fetch every held validator's keys (and discovery documents) now.
@@ -277,14 +317,12 @@ class MultiIssuerValidator:
         if type(token) is str:
             recent = self._recent.get(token)
             if recent is not None:
-                return recent, None
+                return _Route(recent, None)
             if token.isascii() and len(token) <= self.max_token_bytes:
-                hasher = _SHA256.copy()
-                hasher.update(token.encode("ascii"))
-                digest = hasher.digest()
+                digest = _digest(token)
                 known = self._routes.get(digest)
                 if known is not None:
-                    return known, None
+                    return _Route(known, None)
         try:
             iss = self._unverified_issuer(token)
         except _RefusedError as refusal:
@@ -303,7 +341,7 @@ class MultiIssuerValidator:
                 ErrorCode.INVALID_ISSUER,
                 f"Invalid issuer. Expected one of the configured issuers, got {safe_echo(iss, _ECHO)}",
             )
-        return validator, digest
+        return _Route(validator, digest)
 
     def _unverified_issuer(self, token: object) -> object:
         """The payload's ``iss``, not verified (``None`` when absent); :class:`_RefusedError` for garbage.
@@ -412,6 +450,19 @@ class MultiIssuerValidator:
             return False
         self._allowance -= 1.0
         return True
+
+    def _remembered_route(self, token: str) -> Optional[WristbandJwtValidator]:
+        if type(token) is not str:
+            return None
+        recent = self._recent.get(token)
+        if recent is not None or not token.isascii() or len(token) > self.max_token_bytes:
+            return recent
+        return self._routes.get(_digest(token))
+
+    def _learned(self, token: str, route: _Route, verified: Verification) -> Verification:
+        if route.digest is not None and not isinstance(verified, ErrorCode):
+            self._learn(token, route.digest, route.validator)
+        return verified
 
     def _learn(self, token: str, digest: bytes, validator: WristbandJwtValidator) -> None:
         """Remember the route of a token that validated (never of a refused one: a flood of

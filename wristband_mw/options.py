@@ -175,6 +175,8 @@ class MiddlewareOptions:
     def realm_for(self, issuer: str) -> str:
         """``realm``, or by default the issuer's host (the issuer itself if it has none)."""
         realm = self.realm if self.realm is not None else urlsplit(issuer).netloc.rpartition("@")[2] or issuer
+        if not realm:  # e.g. a MultiIssuerValidator with only a resolver: no issuer to name it after
+            raise ValueError("realm: the validator names no issuer; pass realm='api.example.com'")
         if not realm.isprintable() or not realm.isascii():
             raise ValueError("realm must be a non-empty printable ASCII string")
         return realm
