@@ -185,6 +185,18 @@ def test_check_usage_errors_exit_2(cli_env):
     assert no_command.returncode == 2
 
 
+def test_check_takes_the_issuers_algorithm(make_issuer, cli_env):
+    es256 = make_issuer(algorithm="ES256")
+    args = ["check", "--issuer", es256.issuer, "--jwks-url", es256.jwks_url, es256.mint()]
+    refused = run(args, cli_env)
+    assert refused.returncode == 1 and "disallowed_algorithm" in refused.stdout
+    assert "--algorithm ES256" in refused.stdout  # the fix names the option
+    allowed = run([*args[:-1], "--algorithm", "ES256", args[-1]], cli_env)
+    assert allowed.returncode == 0 and "Result:   VALID" in allowed.stdout, allowed.stdout + allowed.stderr
+    unknown = run([*args[:-1], "--algorithm", "HS256", args[-1]], cli_env)
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+
+
 def test_check_with_only_issuer_discovers_and_shows_what_it_found(local_issuer, cli_env):
     done = run(["check", "--issuer", local_issuer.issuer, local_issuer.mint(sub="carol")], cli_env)
     assert done.returncode == 0, done.stderr

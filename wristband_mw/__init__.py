@@ -13,6 +13,7 @@ from .config import ValidatorConfig, WristbandJwtValidatorConfig
 from .discovery import DiscoveryError, OpenIdConfiguration
 from .errors import BearerTokenError, ErrorCode, JwksError, TokenParseError, WristbandMwError
 from .identity import AnonymousUser, AuthCredentials, AuthenticatedUser, get_claims, get_token
+from .jose_adapter import SUPPORTED_ALGORITHMS
 from .multi import IssuerResolver, MultiIssuerValidator
 from .options import MiddlewareOptions
 from .payload import JWTPayload, JwtValidationResult
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 logging.getLogger("wristband_mw").addHandler(logging.NullHandler())
 
 __all__ = [
+    "SUPPORTED_ALGORITHMS",
     "AnonymousUser",
     "AuthCredentials",
     "AuthFailure",

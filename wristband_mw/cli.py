@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import (
+    SUPPORTED_ALGORITHMS,
     BearerTokenError,
     ErrorCode,
     JwtValidationResult,
@@ -172,6 +173,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--discovery-url", help="the OpenID configuration's URL, when not under the issuer's")
     check.add_argument("--audience", action="append", help="expected aud (repeat for several)")
+    check.add_argument(
+        "--algorithm",
+        action="append",
+        dest="algorithms",
+        metavar="ALG",
+        help=f"allowed alg (repeat for several; default RS256): {', '.join(SUPPORTED_ALGORITHMS)}",
+    )
     check.add_argument("--leeway", type=_finite, default=0.0, help="seconds of clock skew to tolerate")
     check.add_argument("--timeout", type=_finite, default=5.0, help="JWKS fetch timeout in seconds")
     check.add_argument("--json", action="store_true", help="print a machine-readable result")
@@ -429,7 +437,8 @@ FIXES: Dict[ErrorCode, str] = {
     ErrorCode.MISSING_TOKEN: "Pass the token as an argument, on stdin, or with --header 'Bearer <token>'.",
     ErrorCode.MALFORMED: "Pass the raw access token: three base64url parts joined by dots, no quotes or spaces.",
     ErrorCode.TOO_LARGE: "This is not an access token; check what is being sent.",
-    ErrorCode.DISALLOWED_ALGORITHM: "Only tokens signed with the allowed algorithms (RS256) are accepted.",
+    ErrorCode.DISALLOWED_ALGORITHM: "Only tokens signed with the allowed algorithms are accepted: pass the "
+    "issuer's with --algorithm (e.g. --algorithm ES256).",
     ErrorCode.INVALID_TYPE: "Send the access token (typ at+jwt), not the ID token or the refresh token.",
     ErrorCode.INVALID_ISSUER: "The token comes from another issuer: check --domain (the application's vanity domain) "
     "or --issuer.",
@@ -474,6 +483,7 @@ def _check_validator(args: argparse.Namespace) -> Checker:
     if args.discovery_url and not discovery:
         raise UsageError("--discovery-url finds the JWKS itself: drop --domain and --jwks-url")
     options: Dict[str, Any] = {
+        "algorithms": args.algorithms or ["RS256"],
         "audience": args.audience,
         "leeway": args.leeway,
         "jwks_fetch_timeout": args.timeout,
