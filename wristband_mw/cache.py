@@ -339,26 +339,10 @@ class TinyLfuCache(Generic[K, V]):
         """The value for ``key`` (counting the lookup, hit or miss), or ``default``."""
         self._lock.acquire()  # not ``with``: half the cost on the hot path (CPython 3.11)
         try:
-            self._lookups += 1
-            if self._lookups >= self._sample_size:
-                self._age()
-            entry = self._main.get(key)
-            if entry is not None:
-                self._main.move_to_end(key)
-            else:
-                entry = self._window.get(key)
-                if entry is None:
-                    self._misses.increment(key)
-                    return default
-                self._window.move_to_end(key)
-            hits = entry[_HITS]
-            if entry[_EPOCH] != self._epoch:
-                hits >>= self._epoch - entry[_EPOCH]
-                entry[_EPOCH] = self._epoch
-            entry[_HITS] = hits + 1 if hits < _MAX_COUNT else hits
-            return entry[_VALUE]  # type: ignore[no-any-return]
+            value = self._lookup(key, count_miss=True)
         finally:
             self._lock.release()
+        return default if value is _MISSING else value
 
     def get_if_present(self, key: K) -> Optional[V]:
         """The value for ``key``, counting a hit; ``None`` on a miss, which is *not* counted.
@@ -368,25 +352,36 @@ class TinyLfuCache(Generic[K, V]):
         """
         self._lock.acquire()
         try:
-            entry = self._main.get(key)
-            if entry is not None:
-                self._main.move_to_end(key)
-            else:
-                entry = self._window.get(key)
-                if entry is None:
-                    return None
-                self._window.move_to_end(key)
-            self._lookups += 1
-            if self._lookups >= self._sample_size:
-                self._age()
-            hits = entry[_HITS]
-            if entry[_EPOCH] != self._epoch:
-                hits >>= self._epoch - entry[_EPOCH]
-                entry[_EPOCH] = self._epoch
-            entry[_HITS] = hits + 1 if hits < _MAX_COUNT else hits
-            return entry[_VALUE]  # type: ignore[no-any-return]
+            value = self._lookup(key, count_miss=False)
         finally:
             self._lock.release()
+        return None if value is _MISSING else value
+
+    def _lookup(self, key: K, count_miss: bool) -> Any:
+        """The value or ``_MISSING``, with the entry's recency and hit count updated (under the lock)."""
+        entry = self._main.get(key)
+        if entry is not None:
+            self._main.move_to_end(key)
+        else:
+            entry = self._window.get(key)
+            if entry is None:
+                if count_miss:
+                    self._count_lookup()
+                    self._misses.increment(key)
+                return _MISSING
+            self._window.move_to_end(key)
+        self._count_lookup()
+        hits = entry[_HITS]
+        if entry[_EPOCH] != self._epoch:
+            hits >>= self._epoch - entry[_EPOCH]
+            entry[_EPOCH] = self._epoch
+        entry[_HITS] = hits + 1 if hits < _MAX_COUNT else hits
+        return entry[_VALUE]
+
+    def _count_lookup(self) -> None:
+        self._lookups += 1
+        if self._lookups >= self._sample_size:
+            self._age()
 
     def set(self, key: K, value: V) -> None:
         """Store ``value`` for ``key``; a new key enters the window (and may later be dropped)."""
