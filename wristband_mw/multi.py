@@ -53,7 +53,7 @@ from .config import WristbandJwtValidatorConfig
 from .errors import ErrorCode, JwksError, safe_echo
 from .payload import JwtValidationResult
 from .stats import Counters
-from .tokens import TokenParseError, parse_token
+from .tokens import TokenParseError, parse_token, token_bytes
 from .validator import Verification, WristbandJwtValidator, create_wristband_jwt_validator
 
 __all__ = ["IssuerResolver", "MultiIssuerValidator"]
@@ -349,23 +349,10 @@ class MultiIssuerValidator:
         The same checks, in the same order and with the same messages, as the validator's
         first steps, so a token refused here is refused exactly as it would be there.
         """
-        if type(token) is not str:
-            if token is None:
-                raise _RefusedError(ErrorCode.MISSING_TOKEN, "No token provided")
-            if not isinstance(token, str):
-                raise _RefusedError(ErrorCode.MALFORMED, "Invalid JWT format: the token must be a string")
-            token = str(token)
-        if not token:
-            raise _RefusedError(ErrorCode.MISSING_TOKEN, "No token provided")
-        limit = self.max_token_bytes
-        if not token.isascii():
-            if len(token.encode("utf-8", "surrogatepass")) > limit:
-                raise _RefusedError(ErrorCode.TOO_LARGE, f"Token is larger than {limit} bytes")
-            raw = token.encode("ascii", "replace")
-        elif len(token) > limit:
-            raise _RefusedError(ErrorCode.TOO_LARGE, f"Token is larger than {limit} bytes")
-        else:
-            raw = token.encode("ascii")
+        try:
+            raw = token_bytes(token, self.max_token_bytes)
+        except TokenParseError as exc:
+            raise _RefusedError(exc.code, str(exc)) from None
         try:
             return parse_token(raw, lazy_payload=True).payload.get("iss")
         except TokenParseError as exc:

@@ -56,6 +56,7 @@ __all__ = [
     "decode_unverified",
     "check_depth",
     "parse_token",
+    "token_bytes",
     "strict_json_object",
 ]
 
@@ -110,6 +111,30 @@ def _decode_segment(segment: bytes) -> Dict[str, Any]:
         raise TokenParseError("Invalid claim: a JSON number is out of range", ErrorCode.INVALID_CLAIM) from None
     except (ValueError, binascii.Error):
         raise TokenParseError("Invalid JWT encoding") from None
+
+
+def token_bytes(token: object, max_bytes: int) -> bytes:
+    """``token`` as ASCII bytes for :func:`parse_token`, after the checks that need no parsing.
+
+    Raises :class:`TokenParseError`: ``missing_token`` for ``None`` or ``""``, ``malformed``
+    for a non-string, ``too_large`` past ``max_bytes`` (counted in UTF-8). A non-ASCII
+    token is never a JWT: it is replaced with ``?`` so that parsing refuses it with the
+    right message.
+    """
+    if token is None:
+        raise TokenParseError("No token provided", ErrorCode.MISSING_TOKEN)
+    if not isinstance(token, str):
+        raise TokenParseError("Invalid JWT format: the token must be a string")
+    text = str.__str__(token)  # a plain str, whatever a subclass overrides
+    if not text:
+        raise TokenParseError("No token provided", ErrorCode.MISSING_TOKEN)
+    if text.isascii():
+        if len(text) > max_bytes:
+            raise TokenParseError(f"Token is larger than {max_bytes} bytes", ErrorCode.TOO_LARGE)
+        return text.encode("ascii")
+    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise TokenParseError(f"Token is larger than {max_bytes} bytes", ErrorCode.TOO_LARGE)
+    return text.encode("ascii", "replace")
 
 
 def parse_token(token: Union[str, bytes], *, lazy_payload: bool = False) -> ParsedToken:

@@ -46,7 +46,7 @@ from .jwks import MAX_KID_LENGTH
 from .keystore import KeyOutcome, KeySource, KeyStore, NoKey
 from .payload import JWTPayload, JwtValidationResult
 from .stats import Counters
-from .tokens import ParsedToken, TokenParseError, parse_token
+from .tokens import ParsedToken, TokenParseError, parse_token, token_bytes
 
 Verification = Union[Identity, ErrorCode]
 """What :meth:`WristbandJwtValidator.verify_identity` returns: the token's identity, or why it was refused."""
@@ -432,22 +432,12 @@ class WristbandJwtValidator:
             return _fail(ErrorCode.MALFORMED, "Token could not be validated")
 
     def _check_before_key(self, token: str) -> Union[_Verified, JwtValidationResult, _NeedsKey]:
+        try:
+            raw = token_bytes(token, self._max_bytes)
+        except TokenParseError as exc:
+            return _fail(exc.code, str(exc))
         if type(token) is not str:
-            if token is None:
-                return _fail(ErrorCode.MISSING_TOKEN, "No token provided")
-            if not isinstance(token, str):
-                return _fail(ErrorCode.MALFORMED, "Invalid JWT format: the token must be a string")
-            token = str(token)
-        if not token:
-            return _fail(ErrorCode.MISSING_TOKEN, "No token provided")
-        if not token.isascii():  # never a JWT; refused by parse_token with the right message
-            if _utf8_length(token) > self._max_bytes:
-                return _fail(ErrorCode.TOO_LARGE, f"Token is larger than {self._max_bytes} bytes")
-            raw = token.encode("ascii", "replace")
-        elif len(token) > self._max_bytes:
-            return _fail(ErrorCode.TOO_LARGE, f"Token is larger than {self._max_bytes} bytes")
-        else:
-            raw = token.encode("ascii")
+            token = str(token)  # a str subclass: its own methods are not trusted
 
         digest = b""
         if self._verified is not None:
