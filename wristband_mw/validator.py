@@ -119,10 +119,6 @@ def _fail(error: ErrorCode, message: str) -> JwtValidationResult:
     return JwtValidationResult(False, None, message, error)
 
 
-def _utf8_length(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
-
-
 def _is_timestamp(value: object) -> bool:
     # type() rather than isinstance(): JSON true/false are bools, and bool is an int.
     return (type(value) is int or type(value) is float) and MIN_TIMESTAMP <= value <= MAX_TIMESTAMP
