@@ -513,8 +513,8 @@ class Flow:
         value = values[0].strip(" \t")
         if value[:7].lower() == "bearer ":
             value = value[7:].lstrip(" ")
-            if not value:
-                return self.failures.invalid_request(BAD_FORMAT)
+        elif value.lower() == "bearer":  # the prefix without a token
+            return self.failures.invalid_request(BAD_FORMAT)
         return self._checked_token(value)
 
     def _cookie_token(self, headers: Optional[Sequence[str]], name: str) -> Union[str, AuthFailure, None]:

@@ -73,7 +73,9 @@ _RESERVED_HEADERS = {
     "referer": "it names the page that sent the request",
     "host": "it names the server",
 }
-_ORIGIN = re.compile(r"(?P<scheme>https?)://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?")
+_ORIGIN = re.compile(
+    r"(?P<scheme>https?)://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?", re.IGNORECASE
+)
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
