@@ -152,7 +152,7 @@ class JwtAsgiMiddleware:
         self._rule_for = self.flow.policy.rule_for_asgi
         self._authenticate = self.flow.authenticate_async
         self._settled = self.flow.settled
-        self._query_tokens = self.flow._query_param is not None
+        self._query_tokens = self.flow.websocket_query_param is not None
         # The (lower-case, bytes) names of the headers the configured sources read; None
         # with the default sources, whose path reads the Authorization header alone.
         self._source_headers: Optional[FrozenSet[bytes]] = None

@@ -398,6 +398,11 @@ class Flow:
         return value
 
     # -- token sources (token_sources) ----------------------------------------------------
+    @property
+    def websocket_query_param(self) -> Optional[str]:
+        """The query parameter the classic path reads on WebSocket handshakes, or ``None``."""
+        return self._query_param
+
     def authenticate_request(
         self,
         rule: Optional[Rule],
@@ -416,10 +421,15 @@ class Flow:
             return PASS
         if rule is REFUSED:
             return self._refused_path
-        token = self.token_from_sources(method, headers, environ_or_scope, query_string)
+        token = self._source_token(method, headers, environ_or_scope, query_string)
         if type(token) is not str:
             return self._without_token(token)  # type: ignore[arg-type]
-        return self._verdict(self._verify(token), rule, token)
+        verified = self._cached(token)  # a cached token is well formed: no grammar check
+        if verified is None:
+            if not is_b64token(token):
+                return Refusal(self.failures.invalid_request(BAD_FORMAT))
+            verified = self._verify(token)
+        return self._verdict(verified, rule, token)
 
     async def authenticate_request_async(
         self,
@@ -434,11 +444,13 @@ class Flow:
             return PASS
         if rule is REFUSED:
             return self._refused_path
-        token = self.token_from_sources(method, headers, environ_or_scope, query_string)
+        token = self._source_token(method, headers, environ_or_scope, query_string)
         if type(token) is not str:
             return self._without_token(token)  # type: ignore[arg-type]
-        verified = self._cached(token)
+        verified = self._cached(token)  # a cached token is well formed: no grammar check
         if verified is None:
+            if not is_b64token(token):
+                return Refusal(self.failures.invalid_request(BAD_FORMAT))
             verified = await self._verify_async(token)
         return self._verdict(verified, rule, token)
 
@@ -455,6 +467,20 @@ class Flow:
         400; a cookie token on an unsafe method or a WebSocket handshake must pass the
         CSRF check. ``query_string`` is not ``None`` on WebSocket handshakes only.
         """
+        token = self._source_token(method, headers, environ_or_scope, query_string)
+        if type(token) is str and not is_b64token(token):
+            return self.failures.invalid_request(BAD_FORMAT)
+        return token
+
+    def _source_token(
+        self,
+        method: str,
+        headers: Mapping[str, Sequence[str]],
+        environ_or_scope: Any,
+        query_string: Optional[bytes],
+    ) -> Union[str, AuthFailure, None]:
+        """:meth:`token_from_sources` but for the token's grammar, checked by the caller
+        only when the token is not in the verified-token cache (the regex costs ~1 us)."""
         found: Union[str, AuthFailure, None] = None
         found_in: Optional[TokenSource] = None
         other_scheme = False
@@ -496,13 +522,11 @@ class Flow:
         return found
 
     def _checked_token(self, value: Optional[str]) -> Union[str, AuthFailure, None]:
-        """A token found outside ``Authorization``: ``None`` if empty, else checked like a Bearer one."""
+        """A token found outside ``Authorization``: ``None`` if empty; its grammar is checked later."""
         if not value:
             return None
         if len(value) > self._max_header:
             return self.failures.invalid_token(ErrorCode.TOO_LARGE)
-        if not is_b64token(value):
-            return self.failures.invalid_request(BAD_FORMAT)
         return value
 
     def _header_token(self, values: Optional[Sequence[str]]) -> Union[str, AuthFailure, None]:
