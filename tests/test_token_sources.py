@@ -7,12 +7,16 @@ ASGI has (WebSocket handshakes, ``query:`` sources) is at the end.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Dict, List, Optional
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support.adapters import ADAPTERS, ASGI, Adapter
-from support.drive import call_asgi, make_scope
+from support.drive import call_asgi, make_environ, make_scope
 from support.refusals import assert_no_leak, assert_refusal
+from support.validators import offline_validator
 
 from wristband_mw import JwtAsgiMiddleware, JwtWsgiMiddleware, MiddlewareOptions
 from wristband_mw.sources import cookie_values, normalize_origin, referer_origin
@@ -392,3 +396,61 @@ def test_origins() -> None:
     assert referer_origin("https://app.example.com:8443/") == "https://app.example.com:8443"
     assert referer_origin("/relative") is None
     assert referer_origin("javascript:alert(1)") is None
+
+
+# -- never a 500, never a leak, never the app without a verified token -----------------------------
+
+
+_PROPERTY_MW = {
+    adapter.name: adapter.middleware(
+        offline_validator(),
+        token_sources=["authorization", f"cookie:{COOKIE}", "header:X-Token"],
+        trusted_origins=[APP],
+        csrf_header="X-Requested-With",
+    )
+    for adapter in ADAPTERS
+}
+_PIECES = st.sampled_from([COOKIE, "=", ";", ",", " ", '"', "a.b.c", "x", "\t", "Bearer ", "\\", "é", APP, "null"])
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=repr)  # not the fixture: hypothesis reruns the body
+@given(
+    method=st.sampled_from(["GET", "POST", "DELETE", "OPTIONS", "get"]),
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from(["Cookie", "cookie", "Origin", "Referer", "X-Token", "X-Requested-With", "Authorization"]),
+            st.lists(_PIECES, max_size=8).map("".join),
+        ),
+        max_size=5,
+    ),
+)
+def test_property_any_source_headers_are_answered_cleanly(adapter: Adapter, method: str, headers: Any) -> None:
+    sent = adapter.get(_PROPERTY_MW[adapter.name], method=method, headers=headers)
+    # offline_validator has no keys: no token verifies, so the app never runs
+    assert sent.status in (400, 401, 403, 503) and not sent.app_called, (sent.status, sent.body)
+
+
+def test_a_failing_callable_is_logged_once_under_threads(validator: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # the streak flag is guarded by a lock: many threads failing at once still log one warning
+    barrier = threading.Barrier(8)
+
+    def finder(environ: Any) -> Optional[str]:
+        raise RuntimeError("down")
+
+    mw = JwtWsgiMiddleware(lambda e, s: [], validator, token_sources=[finder])
+    statuses: List[str] = []
+
+    def worker() -> None:
+        barrier.wait(timeout=10)
+        for _ in range(50):
+            mw(make_environ("/api/x"), lambda status, headers, exc_info=None: statuses.append(status))
+
+    with caplog.at_level(logging.WARNING, logger="wristband_mw"):
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(statuses) == 400 and set(statuses) == {"401 Unauthorized"}
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
