@@ -26,13 +26,27 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Awaitable, Callable, Iterable, List, Mapping, MutableMapping, Optional, Tuple
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    MutableMapping,
+    Optional,
+    Tuple,
+    Union,
+)
 
 from .flow import Authenticated, Flow, Outcome, Refusal, TokenValidator
 from .identity import CLAIMS_KEY, TOKEN_KEY, AnonymousUser, AuthCredentials
 from .options import MiddlewareOptions, OnError
 from .policy import REFUSED, Rule, is_request_target
 from .responses import AuthFailure
+from .sources import TokenFinder
 
 __all__ = ["JwtAsgiMiddleware"]
 
@@ -66,9 +80,15 @@ class JwtAsgiMiddleware:
         protect, exempt, exempt_methods, cors_preflight, required_scopes, scopes,
         optional, on_error, realm: as for :class:`~wristband_mw.JwtWsgiMiddleware`
             (``on_error`` receives the scope instead of the environ).
+        token_sources, trusted_origins, csrf_header: as for
+            :class:`~wristband_mw.JwtWsgiMiddleware` (a callable source receives the
+            scope), plus ``"query:NAME"``: the query parameter ``NAME`` on WebSocket
+            handshakes only. A WebSocket handshake carrying a cookie token must pass the
+            same origin check as an unsafe method (cross-site WebSocket hijacking).
         websocket_query_param: also accept the token from this query parameter on
             WebSocket handshakes (browsers cannot set headers there), e.g.
-            ``"access_token"``. Off by default; never used for plain HTTP.
+            ``"access_token"``: shorthand for adding ``"query:access_token"`` to
+            ``token_sources``. Off by default; never used for plain HTTP.
         remote_user_header: add a ``remote-user`` header holding the verified ``sub``
             (UTF-8) for the app, as Django reads ``REMOTE_USER`` under ASGI (default:
             true). Client-sent ``Remote-User`` headers are always removed.
@@ -104,6 +124,9 @@ class JwtAsgiMiddleware:
         websocket_query_param: Optional[str] = None,
         prefetch_on_startup: bool = False,
         remote_user_header: bool = True,
+        token_sources: Iterable[Union[str, TokenFinder]] = ("authorization",),
+        trusted_origins: Iterable[str] = (),
+        csrf_header: Optional[str] = None,
     ) -> None:
         if not callable(app):
             raise ValueError("app must be an ASGI application")
@@ -121,12 +144,21 @@ class JwtAsgiMiddleware:
             websocket_query_param=websocket_query_param,
             prefetch_on_startup=prefetch_on_startup,
             remote_user_header=remote_user_header,
+            token_sources=token_sources,  # type: ignore[arg-type]
+            trusted_origins=trusted_origins,  # type: ignore[arg-type]
+            csrf_header=csrf_header,
         )
         self.flow = Flow(validator, self.options)
         self._rule_for = self.flow.policy.rule_for_asgi
         self._authenticate = self.flow.authenticate_async
         self._settled = self.flow.settled
-        self._query_tokens = websocket_query_param is not None
+        self._query_tokens = self.flow.websocket_query_param is not None
+        # The (lower-case, bytes) names of the headers the configured sources read; None
+        # with the default sources, whose path reads the Authorization header alone.
+        self._source_headers: Optional[FrozenSet[bytes]] = None
+        if self.flow.sources is not None:
+            self._source_headers = frozenset(name.encode("latin-1") for name in self.flow.source_headers)
+        self._authenticate_request = self.flow.authenticate_request_async
 
     @property
     def guard(self) -> Flow:
@@ -173,8 +205,16 @@ class JwtAsgiMiddleware:
             else:
                 path = scope.get("path") or "/"
                 rule = self._rule_for(method, path, root_path if isinstance(root_path, str) else "", preflight)
-            if websocket and self._query_tokens:
-                outcome: Outcome = await self._authenticate(rule, authorization, scope.get("query_string") or b"")
+            if self._source_headers is not None and rule is not None:
+                outcome: Outcome = await self._authenticate_request(
+                    rule,
+                    method,
+                    _collect(headers, self._source_headers),
+                    scope,
+                    (scope.get("query_string") or b"") if websocket else None,
+                )
+            elif websocket and self._query_tokens:
+                outcome = await self._authenticate(rule, authorization, scope.get("query_string") or b"")
             else:
                 # A cached token, or no token needed, is settled without awaiting anything.
                 outcome = self._settled(rule, authorization) or await self._authenticate(rule, authorization)
@@ -234,6 +274,18 @@ class JwtAsgiMiddleware:
             logger.debug("signing keys prefetched at startup")
         except Exception as exc:
             logger.warning("could not prefetch signing keys at startup (requests will retry): %s", exc)
+
+
+def _collect(headers: Iterable[Tuple[bytes, bytes]], wanted: FrozenSet[bytes]) -> Dict[str, List[str]]:
+    """The values of the ``wanted`` headers, by lower-case name (latin-1, as HTTP/1.1 carries them)."""
+    found: Dict[str, List[str]] = {}
+    for name, value in headers:
+        if name not in wanted:
+            name = name.lower()  # ASGI servers send lower case; a hand-built scope may not
+            if name not in wanted:
+                continue
+        found.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
+    return found
 
 
 def _has_remote_user(headers: Iterable[Tuple[bytes, bytes]]) -> bool:

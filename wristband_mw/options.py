@@ -16,6 +16,7 @@ from typing import Any, Callable, FrozenSet, Iterable, List, Mapping, Optional, 
 from urllib.parse import unquote, urlsplit
 
 from .responses import AuthFailure, ErrorResponse
+from .sources import AUTHORIZATION, TokenFinder, TokenSource, checked_header_name, normalize_origin, parse_token_sources
 
 __all__ = ["MiddlewareOptions", "OnError", "has_control", "normalize_path"]
 
@@ -101,7 +102,12 @@ class MiddlewareOptions:
     websocket_query_param: Optional[str] = None
     prefetch_on_startup: bool = False
     remote_user_header: bool = True
+    # Where tokens come from (issue 13 section 1); see wristband_mw.sources.
+    token_sources: Tuple[Union[str, TokenFinder], ...] = (AUTHORIZATION,)
+    trusted_origins: Tuple[str, ...] = ()
+    csrf_header: Optional[str] = None
     _derived: Tuple[Any, ...] = field(init=False, repr=False, compare=False, default=())
+    _source_derived: Tuple[Any, ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -144,9 +150,44 @@ class MiddlewareOptions:
             raise ValueError("websocket_query_param must be a query parameter name such as 'access_token', or None")
         _check_bool(self.prefetch_on_startup, "prefetch_on_startup")
         _check_bool(self.remote_user_header, "remote_user_header")
+        self._check_sources()
         set_(self, "_derived", (protect, exempt, frozenset(m.upper() for m in self.exempt_methods), base, scope_rules))
 
+    def _check_sources(self) -> None:
+        set_ = object.__setattr__
+        for name in ("token_sources", "trusted_origins"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+                raise ValueError(f"{name} takes a list, e.g. token_sources=['authorization', 'cookie:__Host-at']")
+            set_(self, name, _as_tuple(value))
+        sources = parse_token_sources(self.token_sources, self.websocket_query_param)
+        has_cookie = any(source.kind == "cookie" for source in sources)
+        origins = frozenset(normalize_origin(origin) for origin in self.trusted_origins)
+        csrf_header = self.csrf_header
+        if csrf_header is not None:
+            if not isinstance(csrf_header, str):
+                raise ValueError("csrf_header must be a header name such as 'X-Requested-With', or None")
+            csrf_header = checked_header_name(csrf_header, f"csrf_header {csrf_header!r}")
+        if (origins or csrf_header is not None) and not has_cookie:
+            raise ValueError("trusted_origins and csrf_header apply to cookie sources only: add 'cookie:NAME'")
+        set_(self, "_source_derived", (sources, origins, csrf_header))
+
     # -- derived values ------------------------------------------------------------------
+    @property
+    def sources(self) -> Tuple[TokenSource, ...]:
+        """``token_sources`` parsed, with ``websocket_query_param`` as a ``query:`` source."""
+        return self._source_derived[0]  # type: ignore[no-any-return]
+
+    @property
+    def trusted_origin_set(self) -> FrozenSet[str]:
+        """``trusted_origins`` normalised (lower-case, no default port)."""
+        return self._source_derived[1]  # type: ignore[no-any-return]
+
+    @property
+    def csrf_header_name(self) -> Optional[str]:
+        """``csrf_header`` in lower case, or ``None``."""
+        return self._source_derived[2]  # type: ignore[no-any-return]
+
     @property
     def protect_prefixes(self) -> Optional[Tuple[str, ...]]:
         """``protect`` normalised (``None``: every path)."""

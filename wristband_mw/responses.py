@@ -13,6 +13,7 @@ malformed Bearer header (no token, bad characters, several)  400     ``..., erro
 token fails validation (any reason)                         401     ``..., error="invalid_token"``
 valid token without a required scope                        403     ``..., error="insufficient_scope"``
 signing keys unavailable (JWKS down, key not cached)        503     none; ``Retry-After`` instead
+cookie token on an unsafe request from an untrusted origin   403     ``..., error="csrf_refused"``
 ==========================================================  ======  =================================
 """
 
@@ -172,6 +173,22 @@ class FailureFactory:
             (challenge(self.realm, "insufficient_scope", description, scopes),),
         )
 
+    def cross_site_refused(self) -> AuthFailure:
+        """A cookie token on an unsafe request without a trusted origin or the CSRF header (403).
+
+        The description is fixed: it never echoes the request's ``Origin`` or ``Referer``.
+        """
+        return AuthFailure(
+            403,
+            "csrf_refused",
+            CSRF_DESCRIPTION,
+            None,
+            (),
+            (challenge(self.realm, "csrf_refused", CSRF_DESCRIPTION),),
+        )
+
+
+CSRF_DESCRIPTION = "Cross-site request refused: a cookie token needs a trusted Origin or the CSRF header"
 
 _BODY_ERROR_FOR_STATUS = {401: "unauthorized", 503: "temporarily_unavailable"}
 

@@ -17,11 +17,12 @@ client-sent ``Remote-User`` header (``HTTP_REMOTE_USER``) are removed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .flow import PASS, Authenticated, Flow, Outcome, Refusal, TokenValidator
 from .identity import CLAIMS_KEY, TOKEN_KEY
 from .options import MiddlewareOptions, OnError
+from .sources import TokenFinder
 
 if TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -50,6 +51,18 @@ class JwtWsgiMiddleware:
             (no claims placed); a present but bad token is still refused.
         on_error: ``(failure, environ) -> ErrorResponse`` to render refusals your way.
         realm: the ``WWW-Authenticate`` realm (default: the issuer's host).
+        token_sources: where a token may come from, in a list of ``"authorization"``
+            (the default, alone), ``"cookie:NAME"``, ``"header:NAME"`` (with or without
+            a ``Bearer`` prefix) and callables ``finder(environ) -> Optional[str]``. A
+            token found in more than one of them is refused (400 ``invalid_request``).
+            See :mod:`wristband_mw.sources`.
+        trusted_origins: origins (``"https://app.example.com"``) whose pages may send a
+            cookie token on unsafe methods (anything but GET, HEAD, OPTIONS); checked
+            against ``Origin``, or without it the ``Referer``'s origin.
+        csrf_header: a header (e.g. ``"X-Requested-With"``, any value) that also lets a
+            cookie token through on unsafe methods: a cross-site page cannot send it
+            without a CORS preflight. Without a trusted origin or this header, such a
+            request gets 403 ``csrf_refused``.
 
     Paths are matched on ``PATH_INFO``, the path the app routes on below its mount
     point (``SCRIPT_NAME``), after normalisation, both as given (PEP 3333 latin-1) and
@@ -62,6 +75,12 @@ class JwtWsgiMiddleware:
     Example::
 
         app.wsgi_app = JwtWsgiMiddleware(app.wsgi_app, validator, protect=["/api"], exempt=["/api/health"])
+
+        # a browser app keeping its access token in a cookie
+        app.wsgi_app = JwtWsgiMiddleware(
+            app.wsgi_app, validator, token_sources=["cookie:__Host-access_token"],
+            trusted_origins=["https://app.example.com"],
+        )
     """
 
     def __init__(
@@ -78,6 +97,9 @@ class JwtWsgiMiddleware:
         optional: bool = False,
         on_error: Optional[OnError] = None,
         realm: Optional[str] = None,
+        token_sources: Iterable[Union[str, TokenFinder]] = ("authorization",),
+        trusted_origins: Iterable[str] = (),
+        csrf_header: Optional[str] = None,
     ) -> None:
         if not callable(app):
             raise ValueError("app must be a WSGI application")
@@ -92,10 +114,22 @@ class JwtWsgiMiddleware:
             optional=optional,
             on_error=on_error,
             realm=realm,
+            token_sources=token_sources,  # type: ignore[arg-type]
+            trusted_origins=trusted_origins,  # type: ignore[arg-type]
+            csrf_header=csrf_header,
         )
+        if any(source.kind == "query" for source in self.options.sources):
+            raise ValueError("token_sources: 'query:NAME' is for WebSocket handshakes, which WSGI does not serve")
         self.flow = Flow(validator, self.options)
         self._rule_for = self.flow.policy.rule_for_wsgi
         self._authenticate = self.flow.authenticate
+        # The environ keys (PEP 3333 CGI names) of the headers the configured sources read;
+        # None with the default source, whose path reads HTTP_AUTHORIZATION alone.
+        self._source_keys: Optional[Tuple[Tuple[str, str], ...]] = None
+        if self.flow.sources is not None:
+            self._source_keys = tuple(
+                (name, "HTTP_" + name.upper().replace("-", "_")) for name in sorted(self.flow.source_headers)
+            )
 
     @property
     def guard(self) -> Flow:
@@ -108,6 +142,11 @@ class JwtWsgiMiddleware:
         rule = self._rule_for(method, environ.get("PATH_INFO", "") or "/", preflight)
         if rule is None:
             outcome: Outcome = PASS
+        elif self._source_keys is not None:
+            headers = {name: [value] for name, key in self._source_keys if type(value := environ.get(key)) is str}
+            outcome = self.flow.authenticate_request(rule, method, headers, environ)
+            if type(outcome) is Refusal:
+                return self._refuse(outcome, environ, start_response)
         else:
             header = environ.get("HTTP_AUTHORIZATION")
             outcome = self._authenticate(rule, () if header is None else (header,))
