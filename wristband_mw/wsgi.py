@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional
 
+from .authorization import DEFAULT_SCOPE_CLAIMS, RevocationCheck, RevocationHook
 from .flow import PASS, Authenticated, Flow, Outcome, Refusal, TokenValidator
 from .identity import CLAIMS_KEY, TOKEN_KEY
 from .options import MiddlewareOptions, OnError
@@ -50,6 +51,18 @@ class JwtWsgiMiddleware:
             (no claims placed); a present but bad token is still refused.
         on_error: ``(failure, environ) -> ErrorResponse`` to render refusals your way.
         realm: the ``WWW-Authenticate`` realm (default: the issuer's host).
+        scope_claims: the claims holding granted scopes (default ``("scope", "scp",
+            "permissions")``; apojwt tokens: add ``"perms"``); they feed every scope
+            check, ``JWTPayload.scopes`` of the claims placed, and ``scope["auth"].scopes``.
+        admin_scope: a scope that satisfies every scope requirement (default: none).
+        claims: path prefix -> ``{claim: required}``: an exact value (str, int, bool),
+            a list of them (one of), or a predicate ``value -> bool`` that must return
+            ``True``. The longest matching prefix wins, independently of ``scopes``; a
+            request must meet both. Refused with 403 ``insufficient_scope``.
+        is_revoked: ``(claims) -> bool`` asked for every request with a valid token
+            (cached ones too): ``True`` refuses it with 401 ``invalid_token``, and so
+            does an exception or a non-bool answer (fail closed, logged once per streak).
+            Called inline, so it blocks this worker while it runs; an ``async`` hook is refused here.
 
     Paths are matched on ``PATH_INFO``, the path the app routes on below its mount
     point (``SCRIPT_NAME``), after normalisation, both as given (PEP 3333 latin-1) and
@@ -78,6 +91,10 @@ class JwtWsgiMiddleware:
         optional: bool = False,
         on_error: Optional[OnError] = None,
         realm: Optional[str] = None,
+        scope_claims: Iterable[str] = DEFAULT_SCOPE_CLAIMS,
+        admin_scope: Optional[str] = None,
+        claims: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        is_revoked: Optional[RevocationHook] = None,
     ) -> None:
         if not callable(app):
             raise ValueError("app must be a WSGI application")
@@ -92,7 +109,13 @@ class JwtWsgiMiddleware:
             optional=optional,
             on_error=on_error,
             realm=realm,
+            scope_claims=scope_claims,  # type: ignore[arg-type]
+            admin_scope=admin_scope,
+            claims=claims,
+            is_revoked=is_revoked,
         )
+        if is_revoked is not None and RevocationCheck(is_revoked).is_async:
+            raise ValueError("is_revoked is async, and a WSGI server cannot await it: pass a plain function")
         self.flow = Flow(validator, self.options)
         self._rule_for = self.flow.policy.rule_for_wsgi
         self._authenticate = self.flow.authenticate
