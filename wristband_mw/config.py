@@ -79,12 +79,13 @@ class WristbandJwtValidatorConfig:
         discovery_url: the discovery document's URL, when it is not where the issuer
             says (split-horizon networks); implies ``discovery``. https only (plain http
             for loopback hosts).
-        hmac_secret: a shared secret (bytes, or a str encoded as UTF-8; at least 32
-            bytes) for tokens signed with HS256/HS384/HS512. Such a validator verifies
-            with this secret only: ``algorithms`` must then be HS* only, and
-            ``jwks_url``, ``jwks`` and discovery are refused (it never fetches). Without
-            it, HS* are refused: one validator, one family, so no algorithm confusion.
-            Hidden from ``repr``; two configs compare by the secret's SHA-256.
+        hmac_secret: a shared secret (bytes, or a str encoded as UTF-8) for tokens
+            signed with HS256/HS384/HS512: at least 32 bytes, 48 with HS384 allowed, 64
+            with HS512 (RFC 7518 section 3.2). Such a validator verifies with this
+            secret only: ``algorithms`` must then be HS* only, and ``jwks_url``,
+            ``jwks`` and discovery are refused (it never fetches). Without it, HS* are
+            refused: one validator, one family, so no algorithm confusion. Hidden from
+            ``repr``; two configs compare by the secret's SHA-256.
 
     Example::
 
@@ -140,6 +141,8 @@ class WristbandJwtValidatorConfig:
             raise ValueError('jwks must be a JWKS document: a dict with a "keys" list')
         set_(self, "audience", _normalise_audience(self.audience))
         set_(self, "algorithms", _normalise_algorithms(self.algorithms, shared_secret))
+        if shared_secret:
+            hmac_secret_bytes(self.hmac_secret, self.algorithms)  # long enough for each algorithm allowed
         self._check_limits()
 
     def _check_hmac_secret(self, set_: Any) -> bool:

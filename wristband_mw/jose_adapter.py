@@ -73,7 +73,7 @@ EDDSA_ALGORITHMS = ("EdDSA",)
 SUPPORTED_ALGORITHMS = RSA_ALGORITHMS + PSS_ALGORITHMS + EC_ALGORITHMS + EDDSA_ALGORITHMS
 #: HMAC with a shared secret (``hmac_secret``), verified through python-jose; never with a JWKS.
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
-#: RFC 7518 section 3.2: an HS256 key must be at least as long as its 256-bit MAC.
+#: RFC 7518 section 3.2: an HMAC key is at least as long as its MAC (HS384: 48, HS512: 64 bytes).
 MIN_HMAC_SECRET_BYTES = 32
 #: The MAC length of each HMAC algorithm.
 HMAC_SIGNATURE_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
@@ -389,20 +389,25 @@ class SharedSecretKey(VerificationKey):
         return f"SharedSecretKey(bits={self.bits}, algorithms={tuple(self.verifiers)!r})"
 
 
-def hmac_secret_bytes(secret: object) -> bytes:
+def hmac_secret_bytes(secret: object, algorithms: Iterable[str] = ("HS256",)) -> bytes:
     """``secret`` as bytes (a ``str`` is encoded UTF-8), checked; raises ``ValueError`` saying why.
 
-    The message never contains the secret.
+    RFC 7518 section 3.2: the key is at least as long as the MAC of every algorithm it
+    signs: 32 bytes for HS256, 48 for HS384, 64 for HS512. The message never contains
+    the secret.
     """
     if isinstance(secret, str):
         secret = secret.encode("utf-8")
     if not isinstance(secret, bytes):
         raise ValueError("hmac_secret must be bytes or str (a str is encoded as UTF-8)")
-    if len(secret) < MIN_HMAC_SECRET_BYTES:
+    longest = max((HMAC_SIGNATURE_BYTES.get(alg, 0) for alg in algorithms), default=0)
+    minimum = max(MIN_HMAC_SECRET_BYTES, longest)
+    if len(secret) < minimum:
         raise ValueError(
-            f"hmac_secret is {len(secret)} bytes; at least {MIN_HMAC_SECRET_BYTES} are required"
-            " (RFC 7518 section 3.2: an HMAC key must be as long as its MAC, and a short secret"
-            " can be guessed offline from any token); generate one with secrets.token_bytes(32)"
+            f"hmac_secret is {len(secret)} bytes; at least {minimum} are required"
+            f" for {', '.join(a for a in algorithms if a in HMAC_SIGNATURE_BYTES) or 'HS256'}"
+            " (RFC 7518 section 3.2: an HMAC key is at least as long as its MAC, and a short"
+            f" secret can be guessed offline from any token); generate one with secrets.token_bytes({minimum})"
         )
     try:
         HMACKey(secret, "HS256")
@@ -419,6 +424,6 @@ def build_hmac_key(secret: object, algorithms: Iterable[str]) -> SharedSecretKey
 
     Raises ``ValueError`` for a secret :func:`hmac_secret_bytes` refuses.
     """
-    raw = hmac_secret_bytes(secret)
+    raw = hmac_secret_bytes(secret, algorithms)
     verifiers: Dict[str, Verifier] = {alg: HMACKey(raw, alg) for alg in algorithms if alg in HMAC_ALGORITHMS}
     return SharedSecretKey(verifiers, 8 * len(raw))

@@ -173,7 +173,7 @@ class LocalIssuer:
             the curve of the ES*, Ed25519) and published with it as their ``alg``;
             :meth:`validator` allows it. HS256/384/512 sign with ``hmac_secret``.
         hmac_secret: the shared secret for an HS* ``algorithm`` (bytes or str, at least
-            32 bytes; 32 random bytes by default). Such an issuer publishes an empty
+            32 bytes, 48 for HS384, 64 for HS512; 64 random bytes by default). Such an issuer publishes an empty
             JWKS (a secret is never published) and its :meth:`validator` is configured
             with the secret instead of a JWKS URL.
 
@@ -230,7 +230,7 @@ class LocalIssuer:
             raise ValueError(f"private_key does not fit {algorithm}: RS*/PS* need RSA, ES* its curve, EdDSA Ed25519")
         if shared:
             first: Union[PrivateKey, bytes] = (
-                hmac_secret_bytes(hmac_secret) if hmac_secret is not None else secrets.token_bytes(32)
+                hmac_secret_bytes(hmac_secret, [algorithm]) if hmac_secret is not None else secrets.token_bytes(64)
             )
         else:
             first = private_key or self._generate()
@@ -428,7 +428,7 @@ class LocalIssuer:
     # -- internals ---------------------------------------------------------------------
     def _generate(self) -> Union[PrivateKey, bytes]:
         if self.algorithm in HMAC_ALGORITHMS:
-            return secrets.token_bytes(32)
+            return secrets.token_bytes(64)
         return generate_key(self.algorithm, key_size=self.key_size)
 
     @staticmethod
