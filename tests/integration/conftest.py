@@ -26,7 +26,9 @@ HERE = Path(__file__).resolve().parent
 
 # Plain asserts in the shared helpers (contract.py, support.py, ...) explain their failures too.
 _PACKAGE = __name__.rpartition(".")[0] or "integration"
-pytest.register_assert_rewrite(*(f"{_PACKAGE}.{name}" for name in ("contract", "support", "asgi.websocket_checks")))
+pytest.register_assert_rewrite(
+    *(f"{_PACKAGE}.{name}" for name in ("contract", "support", "authz_contract", "asgi.websocket_checks"))
+)
 
 
 def _asked_for(config: pytest.Config) -> bool:
