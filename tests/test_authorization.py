@@ -8,12 +8,14 @@ the adapter drivers of ``support.adapters`` (a WSGI environ, an ASGI scope).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from typing import Any, Dict, List
 
 import pytest
 from support.adapters import ADAPTERS, ASGI, WSGI, Adapter
+from support.drive import call_asgi, drive_asgi, make_scope
 from support.refusals import assert_no_leak, assert_refusal
 
 from wristband_mw import JWTPayload, JwtWsgiMiddleware, MiddlewareOptions
@@ -414,3 +416,32 @@ def test_asgi_awaits_an_async_callable_object(validator, issuer):
     assert RevocationCheck(Hook()).is_async
     middleware = ASGI.middleware(validator, is_revoked=Hook())
     assert_refusal(ASGI.get(middleware, authorization="Bearer " + issuer.mint()), 401, "invalid_token")
+
+
+def test_a_revoked_token_in_a_websocket_query_parameter_is_refused(validator, issuer):
+    token = issuer.mint(jti="ws-revoked")
+    middleware = ASGI.middleware(
+        validator, websocket_query_param="access_token", is_revoked=lambda c: c.jti == "ws-revoked"
+    )
+    scope = make_scope("/ws", type="websocket", query_string=f"access_token={token}".encode())
+    sent = call_asgi(middleware, scope, [{"type": "websocket.connect"}])
+    assert not sent.app_called
+    assert sent.messages[0]["type"] == "websocket.close"
+
+
+def test_a_sync_hook_sees_the_request_context(validator, issuer):
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+    seen: List[str] = []
+
+    def hook(claims: JWTPayload) -> bool:
+        seen.append(request_id.get())
+        return False
+
+    middleware = ASGI.middleware(validator, is_revoked=hook)
+
+    async def request_with_context() -> Any:
+        request_id.set("req-42")  # as a server or an outer middleware would, per request
+        return await drive_asgi(middleware, ASGI.request(authorization="Bearer " + issuer.mint()))
+
+    sent = asyncio.run(request_with_context())
+    assert sent.status == 200 and seen == ["req-42"]

@@ -17,6 +17,8 @@ Used by :mod:`wristband_mw.flow` (the verdict) and checked by
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 import logging
 import threading
@@ -220,7 +222,9 @@ class RevocationCheck:
             if self.is_async:
                 answer = await self.hook(claims)
             else:
-                answer = await asyncio.get_running_loop().run_in_executor(None, self.hook, claims)
+                # As asyncio.to_thread does: the hook sees the request's context variables.
+                call = functools.partial(contextvars.copy_context().run, self.hook, claims)
+                answer = await asyncio.get_running_loop().run_in_executor(None, call)
                 if inspect.isawaitable(answer):  # e.g. a lambda returning a coroutine
                     answer = await answer
         except Exception:
