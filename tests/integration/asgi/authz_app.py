@@ -29,7 +29,7 @@ def is_revoked(claims: JWTPayload) -> bool:
     if jti == "boom":
         raise ConnectionError("denylist unreachable")
     if jti == "slow":
-        time.sleep(1.5)
+        time.sleep(3.0)
     return jti in DENYLIST.read_text().split()
 
 

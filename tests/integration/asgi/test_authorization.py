@@ -32,7 +32,7 @@ def server(hs_issuer: LocalIssuer, denylist: Path) -> Iterator[Server]:  # noqa:
 class TestAuthorizationUnderUvicorn(AuthorizationContract):
     def test_a_slow_sync_hook_never_blocks_the_event_loop(self, server: Server, hs_issuer: LocalIssuer) -> None:  # noqa: F811
         results: List[Response] = []
-        token = mint(hs_issuer, perms=["tenant:read"], tnt_id="t-1", jti="slow")  # the hook sleeps 1.5 s
+        token = mint(hs_issuer, perms=["tenant:read"], tnt_id="t-1", jti="slow")  # the hook sleeps 3 s
         worker = threading.Thread(target=lambda: results.append(server.request("/api/tenant/a", token=token)))
         worker.start()
         time.sleep(0.3)  # the slow request is in the hook by now
@@ -41,5 +41,5 @@ class TestAuthorizationUnderUvicorn(AuthorizationContract):
         elapsed = time.monotonic() - started
         worker.join(timeout=15)
         assert fast.status == 200
-        assert elapsed < 1.0, f"a request waited {elapsed:.2f} s for another request's revocation check"
+        assert elapsed < 1.5, f"a request waited {elapsed:.2f} s for another request's revocation check"
         assert [r.status for r in results] == [200]
