@@ -29,7 +29,11 @@ Codes chosen where the catalogue leaves room (see ``wristband_mw/errors.py``):
   ``invalid_audience``; absent: ``missing_claim``;
 * ``sub`` or ``jti`` present but not a non-empty string of printable characters (a
   number, boolean, ``null``, list, object, ``""``, C0/C1 controls, DEL, line separators,
-  bidi overrides): ``invalid_claim`` (issue 9 section 2); absent is fine.
+  bidi overrides): ``invalid_claim`` (issue 9 section 2); absent is fine;
+* against a shared-secret (``hmac_secret``) validator: any non-HS ``alg`` (a genuine
+  RS256 token included) or an HS* not allowed: ``disallowed_algorithm``; a MAC keyed
+  with anything but the secret (the issuer's public key, an embedded ``jwk``):
+  ``invalid_signature``; and a genuine HS token to a JWKS validator: ``disallowed_algorithm``.
 """
 
 from __future__ import annotations
@@ -489,6 +493,59 @@ def test_hmac_key_published_in_the_jwks_is_never_used(issuer: LocalIssuer) -> No
     assert_refused(issuer, hmac_token(header, issuer.claims(), pem, "HS256"), ErrorCode.DISALLOWED_ALGORITHM)
     rs256 = issuer.mint(headers={"kid": "hmac-kid"})
     assert_refused(issuer, rs256, ErrorCode.UNKNOWN_KEY, pre_key=False, secrets=("hmac-kid",))
+
+
+# -- algorithm confusion with a shared-secret validator (issue 13): one validator, one family -------
+
+
+@pytest.fixture(scope="module")
+def hs_victim() -> Iterator[LocalIssuer]:
+    """A shared-secret issuer claiming the same ``iss`` as the RSA victim: its validator uses ``hmac_secret``."""
+    with LocalIssuer(issuer=ISS, algorithm="HS256") as local:
+        yield local
+
+
+def test_the_shared_secret_issuer_itself_is_accepted(hs_victim: LocalIssuer) -> None:
+    assert_accepted(hs_victim, hs_victim.mint())
+    assert_accepted(hs_victim, hs_victim.mint(headers={"kid": None}))  # kid is optional here
+
+
+def test_rs256_token_to_a_shared_secret_validator(issuer: LocalIssuer, hs_victim: LocalIssuer) -> None:
+    """A genuine RS256 token of the same ``iss``: refused by alg, never verified with the secret."""
+    assert_refused(hs_victim, issuer.mint(), ErrorCode.DISALLOWED_ALGORITHM)
+
+
+@pytest.mark.parametrize("alg", ["RS256", "PS256", "ES256", "EdDSA", "none", "hs256", "HS384", "HS512"])
+def test_other_algorithms_to_a_shared_secret_validator(hs_victim: LocalIssuer, alg: str) -> None:
+    secret = hs_victim.hmac_secret or b""
+    header = {**header_of(hs_victim, alg=alg)}
+    if alg in ("HS384", "HS512"):
+        token = hmac_token(header, hs_victim.claims(), secret, alg)  # the right secret, a family member not allowed
+    else:
+        token = forge(header, hs_victim.claims(), b"\x01" * 32)
+    assert_refused(hs_victim, token, ErrorCode.DISALLOWED_ALGORITHM, secrets=(secret.hex(),))
+
+
+@pytest.mark.parametrize("form", ["pem-spki", "jwk-json"])
+def test_hmac_with_a_public_key_to_a_shared_secret_validator(
+    issuer: LocalIssuer, hs_victim: LocalIssuer, form: str
+) -> None:
+    """The classic confusion forgery (MAC keyed with the RSA public key) is just a wrong secret here."""
+    forged = hmac_token(header_of(hs_victim, alg="HS256"), hs_victim.claims(), public_key_forms(issuer)[form])
+    assert_refused(hs_victim, forged, ErrorCode.INVALID_SIGNATURE, pre_key=False)
+
+
+def test_hmac_with_a_wrong_or_embedded_secret(hs_victim: LocalIssuer, attacker: LocalIssuer) -> None:
+    wrong = b"attacker-chosen-secret-of-32-bytes!!"
+    header = {**header_of(hs_victim, alg="HS256"), "jwk": {"kty": "oct", "k": b64url(wrong)}, "jku": attacker.jwks_url}
+    fetches = attacker.fetch_count
+    assert_refused(hs_victim, hmac_token(header, hs_victim.claims(), wrong), ErrorCode.INVALID_SIGNATURE, pre_key=False)
+    assert attacker.fetch_count == fetches  # jku is never followed
+
+
+def test_a_shared_secret_token_to_a_jwks_validator(issuer: LocalIssuer, hs_victim: LocalIssuer) -> None:
+    """The reverse: a genuine HS256 token of the same ``iss`` never passes an RS256 validator."""
+    assert_refused(issuer, hs_victim.mint(headers={"kid": issuer.kid}), ErrorCode.DISALLOWED_ALGORITHM)
 
 
 def test_es256_when_only_rs256_is_allowed(issuer: LocalIssuer) -> None:

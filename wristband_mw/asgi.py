@@ -41,6 +41,7 @@ from typing import (
     Union,
 )
 
+from .authorization import DEFAULT_SCOPE_CLAIMS, RevocationHook
 from .flow import Authenticated, Flow, Outcome, Refusal, TokenValidator
 from .identity import CLAIMS_KEY, TOKEN_KEY, AnonymousUser, AuthCredentials
 from .options import MiddlewareOptions, OnError
@@ -94,6 +95,10 @@ class JwtAsgiMiddleware:
             true). Client-sent ``Remote-User`` headers are always removed.
         prefetch_on_startup: warm the key cache when the lifespan scope arrives, before any
             ``lifespan.startup``, in a thread; failures are logged and startup goes on.
+        scope_claims, admin_scope, claims: as for :class:`~wristband_mw.JwtWsgiMiddleware`.
+        is_revoked: as for :class:`~wristband_mw.JwtWsgiMiddleware`, sync or ``async``: an
+            ``async`` hook is awaited; a plain one runs in the event loop's default thread
+            pool (``run_in_executor``), never on the loop itself, so it may do blocking I/O.
 
     Paths are matched on ``path`` as given, below ``root_path`` and with ``root_path``
     removed where it occurs (frameworks disagree; the strictest answer wins); a path
@@ -127,6 +132,10 @@ class JwtAsgiMiddleware:
         token_sources: Iterable[Union[str, TokenFinder]] = ("authorization",),
         trusted_origins: Iterable[str] = (),
         csrf_header: Optional[str] = None,
+        scope_claims: Iterable[str] = DEFAULT_SCOPE_CLAIMS,
+        admin_scope: Optional[str] = None,
+        claims: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        is_revoked: Optional[RevocationHook] = None,
     ) -> None:
         if not callable(app):
             raise ValueError("app must be an ASGI application")
@@ -147,6 +156,10 @@ class JwtAsgiMiddleware:
             token_sources=token_sources,  # type: ignore[arg-type]
             trusted_origins=trusted_origins,  # type: ignore[arg-type]
             csrf_header=csrf_header,
+            scope_claims=scope_claims,  # type: ignore[arg-type]
+            admin_scope=admin_scope,
+            claims=claims,
+            is_revoked=is_revoked,
         )
         self.flow = Flow(validator, self.options)
         self._rule_for = self.flow.policy.rule_for_asgi

@@ -7,13 +7,14 @@ after them is new, and every default is the strict one.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 from .discovery import check_discovery_issuer, discovery_urls
-from .jose_adapter import SUPPORTED_ALGORITHMS
+from .jose_adapter import HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS, hmac_secret_bytes
 from .jwks import validate_fetch_url, validate_jwks_url
 
 __all__ = ["ValidatorConfig", "WristbandJwtValidatorConfig"]
@@ -78,11 +79,19 @@ class WristbandJwtValidatorConfig:
         discovery_url: the discovery document's URL, when it is not where the issuer
             says (split-horizon networks); implies ``discovery``. https only (plain http
             for loopback hosts).
+        hmac_secret: a shared secret (bytes, or a str encoded as UTF-8) for tokens
+            signed with HS256/HS384/HS512: at least 32 bytes, 48 with HS384 allowed, 64
+            with HS512 (RFC 7518 section 3.2). Such a validator verifies with this
+            secret only: ``algorithms`` must then be HS* only, and ``jwks_url``,
+            ``jwks`` and discovery are refused (it never fetches). Without it, HS* are
+            refused: one validator, one family, so no algorithm confusion. Hidden from
+            ``repr``; two configs compare by the secret's SHA-256.
 
     Example::
 
         WristbandJwtValidatorConfig("auth.yourapp.io", audience="orders-api", leeway=30)
         WristbandJwtValidatorConfig(issuer="https://idp.example.com/realms/shop", discovery=True)
+        WristbandJwtValidatorConfig(issuer="https://auth.internal", hmac_secret=secret, algorithms=["HS256"])
     """
 
     wristband_application_vanity_domain: Optional[str] = None
@@ -103,6 +112,9 @@ class WristbandJwtValidatorConfig:
     jwks: Optional[Mapping[str, Any]] = field(default=None, hash=False, compare=False, repr=False)
     discovery: bool = False
     discovery_url: Optional[str] = None
+    # Never in repr; compared (and hashed) through its SHA-256, never byte by byte with ==.
+    hmac_secret: Union[bytes, str, None] = field(default=None, repr=False, compare=False, hash=False)
+    _hmac_fingerprint: Optional[bytes] = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise through the back door, once
@@ -116,19 +128,34 @@ class WristbandJwtValidatorConfig:
                 "issuer must be a non-empty string without surrounding whitespace, e.g. 'https://auth.yourapp.io'"
             )
         discovering = self._check_discovery()
+        shared_secret = self._check_hmac_secret(set_)
         if issuer is None and domain is None:
             raise ValueError(
                 "pass wristband_application_vanity_domain (e.g. 'auth.yourapp.io'), or issuer with jwks_url"
             )
-        if self.jwks_url is None and self.jwks is None and domain is None and not discovering:
+        if self.jwks_url is None and self.jwks is None and domain is None and not discovering and not shared_secret:
             raise ValueError("pass jwks_url (or a static jwks) when wristband_application_vanity_domain is not given")
         if self.jwks_url is not None:
             validate_jwks_url(self.jwks_url)
         if self.jwks is not None and not isinstance(self.jwks, Mapping):
             raise ValueError('jwks must be a JWKS document: a dict with a "keys" list')
         set_(self, "audience", _normalise_audience(self.audience))
-        set_(self, "algorithms", _normalise_algorithms(self.algorithms))
+        set_(self, "algorithms", _normalise_algorithms(self.algorithms, shared_secret))
+        if shared_secret:
+            hmac_secret_bytes(self.hmac_secret, self.algorithms)  # long enough for each algorithm allowed
         self._check_limits()
+
+    def _check_hmac_secret(self, set_: Any) -> bool:
+        """Check ``hmac_secret`` and what it excludes; true when it is set."""
+        if self.hmac_secret is None:
+            return False
+        set_(self, "_hmac_fingerprint", hashlib.sha256(hmac_secret_bytes(self.hmac_secret)).digest())
+        if self.jwks_url is not None or self.jwks is not None or self.uses_discovery:
+            raise ValueError(
+                "hmac_secret verifies tokens with that secret only: pass either hmac_secret or"
+                " jwks_url / jwks / discovery (one validator per key family)"
+            )
+        return True
 
     def _check_discovery(self) -> bool:
         """Check the discovery options; true when discovery is on (the issuer is then checked too)."""
@@ -200,7 +227,7 @@ class WristbandJwtValidatorConfig:
     def resolved_jwks_url(self) -> Optional[str]:
         """Where keys are fetched: ``jwks_url``, else the vanity domain's JWKS.
 
-        ``None`` with a static ``jwks``, and with discovery (the URL is found at run time:
+        ``None`` with a static ``jwks``, with ``hmac_secret``, and with discovery (the URL is found at run time:
         see ``WristbandJwtValidator.openid_configuration()``).
 
         Example::
@@ -210,7 +237,12 @@ class WristbandJwtValidatorConfig:
         """
         if self.jwks_url is not None:
             return self.jwks_url
-        if self.jwks is not None or self.wristband_application_vanity_domain is None or self.uses_discovery:
+        if (
+            self.jwks is not None
+            or self.wristband_application_vanity_domain is None
+            or self.uses_discovery
+            or self.hmac_secret is not None
+        ):
             return None
         return f"https://{self.wristband_application_vanity_domain}{WRISTBAND_JWKS_PATH}"
 
@@ -281,7 +313,7 @@ def _normalise_audience(audience: object) -> Union[str, Tuple[str, ...], None]:
     raise ValueError("audience must be a non-empty string, a sequence of them, or None")
 
 
-def _normalise_algorithms(algorithms: object) -> Tuple[str, ...]:
+def _normalise_algorithms(algorithms: object, shared_secret: bool = False) -> Tuple[str, ...]:
     if isinstance(algorithms, str) or not isinstance(algorithms, (list, tuple, set, frozenset)) or not algorithms:
         raise ValueError("algorithms must be a non-empty list such as ['RS256']")
     for alg in algorithms:
@@ -289,8 +321,19 @@ def _normalise_algorithms(algorithms: object) -> Tuple[str, ...]:
             raise ValueError("algorithms must be strings such as 'RS256'")
         if alg.lower() == "none":
             raise ValueError("algorithm 'none' is never allowed: unsigned tokens prove nothing")
+        if shared_secret:
+            if alg not in HMAC_ALGORITHMS:
+                raise ValueError(
+                    f"with hmac_secret, algorithms must be HMAC ones (case-sensitive: {', '.join(HMAC_ALGORITHMS)}),"
+                    f" e.g. algorithms=['HS256']; got {alg[:40]!r}: one validator never mixes a shared secret"
+                    " with public keys"
+                )
+            continue
         if _HMAC.fullmatch(alg):
-            raise ValueError(f"HMAC algorithm {alg!r} cannot be used with keys from a JWKS: allow RS256")
+            raise ValueError(
+                f"HMAC algorithm {alg!r} cannot be used with keys from a JWKS: allow RS256,"
+                " or pass hmac_secret for shared-secret tokens"
+            )
         if alg not in SUPPORTED_ALGORITHMS:
             raise ValueError(
                 f"unsupported algorithm {alg[:40]!r}; supported (case-sensitive): {', '.join(SUPPORTED_ALGORITHMS)}"

@@ -11,8 +11,10 @@ scope, or send the refusal's :class:`PreparedResponse`. Everything between is he
 2. the token: exactly one ``Authorization: Bearer`` value (or, on a WebSocket handshake,
    one query parameter when configured), or, with ``token_sources``, exactly one token
    from the configured places, with the CSRF check for cookies (:mod:`wristband_mw.sources`);
-3. validation (sync or async) by the validator, then the verdict: the token's scopes
-   must include the rule's.
+3. validation (sync or async) by the validator, then the verdict: the ``is_revoked``
+   hook (also for cached tokens), the token's scopes (read from ``scope_claims``; the
+   ``admin_scope`` satisfies any) must include the rule's, and its claims must meet the
+   rule's ``claims=`` requirements (see :mod:`wristband_mw.authorization`).
 
 The outcome is one of three small named types: :class:`Pass` (no token needed, or none
 sent under ``optional=True``), :class:`Authenticated` (the verified identity and the
@@ -56,6 +58,7 @@ from http import HTTPStatus
 from typing import Any, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, Union, runtime_checkable
 from urllib.parse import parse_qs
 
+from .authorization import DEFAULT_SCOPE_CLAIMS, RevocationCheck
 from .bearer import BAD_FORMAT, AuthorizationHeader, extract_bearer_token, is_b64token
 from .cache import BoundedMemo
 from .errors import BearerTokenError, ErrorCode
@@ -266,6 +269,13 @@ class Flow:
         self._cached = validator.cached_verification
         self._verify_async = validator.verify_identity_async
         self._responses: BoundedMemo[AuthFailure, PreparedResponse] = BoundedMemo(_RESPONSES_REMEMBERED)
+        # Authorization beyond scopes (issue 13); the defaults cost the hot path nothing.
+        self._scope_claims = None if options.scope_claims == DEFAULT_SCOPE_CLAIMS else options.scope_claims
+        self._admin_scope = options.admin_scope
+        self._revocation = None if options.is_revoked is None else RevocationCheck(options.is_revoked)
+        self._claims_refused = Refusal(self.failures.claims_refused())
+        self._revoked = Refusal(self.failures.revoked())
+        self._revocation_failed = Refusal(self.failures.revoked(checked=False))
         self._init_sources(options)
 
     def _init_sources(self, options: MiddlewareOptions) -> None:
@@ -290,7 +300,7 @@ class Flow:
         token = self.token_from(authorization)
         if type(token) is not str:
             return self._without_token(token)  # type: ignore[arg-type]
-        return self._verdict(self._verify(token), rule, token)
+        return self._finish(self._verify(token), rule, token)
 
     async def authenticate_async(
         self, rule: Optional[Rule], authorization: Sequence[Union[str, bytes]], query_string: Optional[bytes] = None
@@ -310,7 +320,7 @@ class Flow:
             token = self.token_from(authorization)
         if type(token) is not str:
             return self._without_token(token)  # type: ignore[arg-type]
-        return self._verdict(await self._verify_async(token), rule, token)
+        return await self._finish_async(await self._verify_async(token), rule, token)
 
     def settled(self, rule: Optional[Rule], authorization: Sequence[Union[str, bytes]]) -> Optional[Outcome]:
         """The outcome when it needs no parsing and no validation work, else ``None``.
@@ -318,12 +328,16 @@ class Flow:
         That is: no token needed, a refused path, or a plain ``Bearer <token>`` whose token
         is in the verified-token cache. Synchronous, so an async adapter awaits nothing on
         the hot path; after ``None``, :meth:`authenticate` or :meth:`authenticate_async`.
+        With ``is_revoked``, a token is never settled here: the hook must be asked (and an
+        async server must not call a sync hook on its event loop).
         """
         if rule is None:
             return PASS
         if rule is REFUSED:
             return self._refused_path
-        return self._cached_outcome(rule, authorization[0]) if len(authorization) == 1 else None
+        if len(authorization) != 1 or self._revocation is not None:
+            return None
+        return self._cached_outcome(rule, authorization[0])
 
     def _cached_outcome(self, rule: Rule, raw: Union[str, bytes]) -> Optional[Outcome]:
         """The outcome for a plain ``Bearer <token>`` whose token is in the verified-token cache.
@@ -339,19 +353,64 @@ class Flow:
         verified = self._cached(token)
         if verified is None:
             return None
-        if type(verified) is Identity and (not rule.scopes or _grants(verified.scopes, rule.scopes)):
+        if (
+            type(verified) is Identity
+            and self._scope_claims is None
+            and not rule.claims
+            and (not rule.scopes or _grants(verified.scopes, rule.scopes))
+        ):
             return Authenticated(verified, token)
         return self._verdict(verified, rule, token)
 
     def _without_token(self, failure: Optional[AuthFailure]) -> Outcome:
         return PASS if failure is None else Refusal(failure)
 
+    def _view(self, identity: Identity) -> Identity:
+        """``identity`` with its scopes read from ``scope_claims`` (itself for the default claims)."""
+        names = self._scope_claims
+        return identity if names is None else identity.with_scope_claims(names)
+
+    def _finish(self, verified: Union[Identity, ErrorCode], rule: Rule, token: str) -> Outcome:
+        """The ``is_revoked`` hook (for every token source, cached tokens too), then the verdict."""
+        if self._revocation is not None and type(verified) is Identity:
+            verified = self._view(verified)
+            refusal = self._revocation_refusal(self._revocation.check(verified.payload))
+            if refusal is not None:
+                return refusal
+        return self._verdict(verified, rule, token)
+
+    async def _finish_async(self, verified: Union[Identity, ErrorCode], rule: Rule, token: str) -> Outcome:
+        """:meth:`_finish`, awaiting an async hook (a sync one runs off the event loop)."""
+        if self._revocation is not None and type(verified) is Identity:
+            verified = self._view(verified)
+            refusal = self._revocation_refusal(await self._revocation.check_async(verified.payload))
+            if refusal is not None:
+                return refusal
+        return self._verdict(verified, rule, token)
+
+    def _revocation_refusal(self, answer: str) -> Optional[Refusal]:
+        if answer == RevocationCheck.NOT_REVOKED:
+            return None
+        return self._revoked if answer == RevocationCheck.REVOKED else self._revocation_failed
+
     def _verdict(self, verified: Union[Identity, ErrorCode], rule: Rule, token: str) -> Outcome:
         if type(verified) is not Identity:
             return Refusal(self.failures.invalid_token(verified))  # type: ignore[arg-type]
-        if rule.scopes and not _grants(verified.scopes, rule.scopes):
-            return Refusal(self.failures.insufficient_scope(rule.scopes))
-        return Authenticated(verified, token)
+        identity = self._view(verified)
+        refusal = self._authorize(identity, rule)
+        return Authenticated(identity, token) if refusal is None else refusal
+
+    def _authorize(self, identity: Identity, rule: Rule) -> Optional[Refusal]:
+        """``None`` when ``identity`` meets ``rule``'s scopes and claims, else the refusal."""
+        if rule.scopes and not _grants(identity.scopes, rule.scopes):
+            admin = self._admin_scope
+            if admin is None or admin not in identity.scopes:
+                return Refusal(self.failures.insufficient_scope(rule.scopes))
+            logger.debug("admin scope %r stood in for the required scopes %s", admin, " ".join(rule.scopes))
+        for requirement in rule.claims:
+            if not requirement.satisfied_by(identity.payload):
+                return self._claims_refused
+        return None
 
     # -- the steps, also usable one by one -----------------------------------------------
     def token_from(self, values: Sequence[Union[str, bytes]]) -> Union[str, AuthFailure, None]:
@@ -429,7 +488,7 @@ class Flow:
             if not is_b64token(token):
                 return Refusal(self.failures.invalid_request(BAD_FORMAT))
             verified = self._verify(token)
-        return self._verdict(verified, rule, token)
+        return self._finish(verified, rule, token)
 
     async def authenticate_request_async(
         self,
@@ -452,7 +511,7 @@ class Flow:
             if not is_b64token(token):
                 return Refusal(self.failures.invalid_request(BAD_FORMAT))
             verified = await self._verify_async(token)
-        return self._verdict(verified, rule, token)
+        return await self._finish_async(verified, rule, token)
 
     def token_from_sources(
         self,
@@ -573,15 +632,14 @@ class Flow:
         return False
 
     def verdict(self, result: JwtValidationResult, rule: Rule) -> Union[JWTPayload, AuthFailure]:
-        """The claims when ``result`` is valid and carries ``rule``'s scopes, else the failure."""
+        """The claims when ``result`` is valid and meets ``rule`` (scopes from ``scope_claims``,
+        ``admin_scope``, ``claims=``), else the failure. ``is_revoked`` is not asked here."""
         payload = result.payload
         if payload is None:
             return self.failures.invalid_token(result.error or ErrorCode.MALFORMED)
-        if rule.scopes:
-            granted = payload.scopes
-            if not all(scope in granted for scope in rule.scopes):
-                return self.failures.insufficient_scope(rule.scopes)
-        return payload
+        identity = self._view(Identity(payload))
+        refusal = self._authorize(identity, rule)
+        return identity.payload if refusal is None else refusal.failure
 
     # -- responses -----------------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ and credential objects are therefore read-only, like the claims they wrap.
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .payload import FrozenList, JWTPayload
 
@@ -139,9 +139,10 @@ class Identity:
         identity.user.identity, identity.scopes  # -> ('user-1', ('orders:read',))
     """
 
-    __slots__ = ("credentials", "payload", "remote_user", "remote_user_header", "scopes", "user")
+    __slots__ = ("_views", "credentials", "payload", "remote_user", "remote_user_header", "scopes", "user")
 
     def __init__(self, payload: JWTPayload) -> None:
+        self._views: Optional[Dict[Tuple[str, ...], Identity]] = None
         self.payload = payload
         self.user = AuthenticatedUser(payload)
         self.credentials = AuthCredentials(payload.scopes, payload)
@@ -152,6 +153,27 @@ class Identity:
         self.remote_user_header: Optional[Tuple[bytes, bytes]] = (
             None if self.remote_user is None else (b"remote-user", self.remote_user.encode("utf-8"))
         )
+
+    def with_scope_claims(self, names: Tuple[str, ...]) -> Identity:
+        """This identity with its scopes read from the claims ``names`` (the ``scope_claims`` option).
+
+        Built once per identity and list of names, and kept with this identity (so with
+        its verified-token cache entry): later requests carrying the token allocate
+        nothing. The payload's ``scopes`` and ``scope["auth"].scopes`` follow ``names``.
+
+        Example::
+
+            identity = Identity(JWTPayload({"sub": "u", "perms": ["read"]}))
+            identity.with_scope_claims(("scope", "perms")).scopes  # -> ('read',)
+        """
+        views = self._views
+        view = views.get(names) if views is not None else None
+        if view is None:
+            view = Identity(self.payload._with_scopes_from(names))
+            view._views = {names: view}  # asked again (as the flow may), a view is its own answer
+            # Two threads may both build one: equal, immutable values; the dict is replaced, never mutated.
+            self._views = {**(views or {}), names: view}
+        return view
 
     def __repr__(self) -> str:
         return f"Identity(sub={self.remote_user!r})"

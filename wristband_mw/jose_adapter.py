@@ -12,9 +12,13 @@ open for DER keys in 3.5.0) has nothing to bite on. Verification:
 * PS256/384/512 (salt length = hash length, RFC 7518 section 3.5) and EdDSA over
   Ed25519 (RFC 8037): ``cryptography`` directly, since python-jose 3.5 has neither.
 
+* HS256/384/512: python-jose's ``HMACKey`` (its ``verify`` compares MACs with
+  ``hmac.compare_digest``), for a validator configured with ``hmac_secret`` only.
+
 A key verifies only the algorithms its type and curve allow: an RSA key RS* and PS*,
-a P-256 key ES256, a P-384 key ES384, a P-521 key ES512, an Ed25519 key EdDSA. HMAC
-and ``none`` are never among them.
+a P-256 key ES256, a P-384 key ES384, a P-521 key ES512, an Ed25519 key EdDSA, and
+the shared secret (never a JWK: no key from a JWKS is ever an HMAC secret) HS*.
+``none`` is never among them.
 
 Tokens never reach ``jose.jwt.decode``: this package parses and checks them itself,
 then asks a pre-built key only to verify a signature over bytes it has already
@@ -29,6 +33,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from jose.backends.cryptography_backend import CryptographyECKey, CryptographyRSAKey
+from jose.backends.native import HMACKey
+from jose.exceptions import JWKError
 
 from .errors import safe_echo
 
@@ -38,15 +44,20 @@ __all__ = [
     "CryptographyEd25519Key",
     "CryptographyPSSKey",
     "EDDSA_ALGORITHMS",
+    "HMAC_ALGORITHMS",
+    "MIN_HMAC_SECRET_BYTES",
     "PSS_ALGORITHMS",
     "RSA_ALGORITHMS",
     "SUPPORTED_ALGORITHMS",
+    "SharedSecretKey",
     "VerificationKey",
     "build_ec_key",
+    "build_hmac_key",
     "build_ed25519_key",
     "build_rsa_key",
     "build_verification_key",
     "fitting_algorithms",
+    "hmac_secret_bytes",
     "signature_length_bounds",
 ]
 
@@ -58,8 +69,14 @@ PSS_ALGORITHMS = ("PS256", "PS384", "PS512")
 EC_ALGORITHMS = ("ES256", "ES384", "ES512")
 #: Edwards-curve signatures (Ed25519 only), verified on ``cryptography``.
 EDDSA_ALGORITHMS = ("EdDSA",)
-#: Every value the ``algorithms`` option accepts, case-sensitive.
+#: Every value the ``algorithms`` option accepts with keys from a JWKS, case-sensitive.
 SUPPORTED_ALGORITHMS = RSA_ALGORITHMS + PSS_ALGORITHMS + EC_ALGORITHMS + EDDSA_ALGORITHMS
+#: HMAC with a shared secret (``hmac_secret``), verified through python-jose; never with a JWKS.
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+#: RFC 7518 section 3.2: an HMAC key is at least as long as its MAC (HS384: 48, HS512: 64 bytes).
+MIN_HMAC_SECRET_BYTES = 32
+#: The MAC length of each HMAC algorithm.
+HMAC_SIGNATURE_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 
 #: The JWK ``crv`` of each ECDSA curve: its ``cryptography`` curve and its one algorithm.
 EC_CURVES: Dict[str, Tuple[Callable[[], ec.EllipticCurve], str]] = {
@@ -149,6 +166,8 @@ def signature_length_bounds(alg: str) -> Tuple[int, int]:
         return length, length
     if alg in EDDSA_ALGORITHMS:
         return ED25519_SIGNATURE_BYTES, ED25519_SIGNATURE_BYTES
+    if alg in HMAC_SIGNATURE_BYTES:
+        return HMAC_SIGNATURE_BYTES[alg], HMAC_SIGNATURE_BYTES[alg]
     return MIN_RSA_SIGNATURE_BYTES, MAX_RSA_SIGNATURE_BYTES
 
 
@@ -166,6 +185,8 @@ def fitting_algorithms(kty: str, crv: Optional[str] = None) -> Tuple[str, ...]:
         return (EC_CURVES[crv][1],)
     if kty == "OKP" and crv == "Ed25519":
         return EDDSA_ALGORITHMS
+    if kty == "oct":
+        return HMAC_ALGORITHMS
     return ()
 
 
@@ -228,6 +249,8 @@ class VerificationKey:
 
     def describe(self) -> str:
         """``"an RSA 2048-bit"``, ``"an EC P-256"``, ``"an OKP Ed25519"``: for messages."""
+        if self.kty == "oct":
+            return "a shared-secret"
         return f"an RSA {self.bits}-bit" if self.kty == "RSA" else f"an {self.kty} {self.crv}"
 
     def same_as(self, other: VerificationKey) -> bool:
@@ -332,3 +355,75 @@ def build_verification_key(
         raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return build_ed25519_key(kid, raw, jwk_alg, algorithms)
     raise ValueError(f"unsupported key type {type(public_key).__name__}")
+
+
+class SharedSecretKey(VerificationKey):
+    """The ``hmac_secret`` of a shared-secret validator, verifying the allowed HS* algorithms.
+
+    Answers for every ``kid`` (shared-secret tokens often carry none). Its ``repr`` and
+    messages never show the secret; python-jose's ``HMACKey`` holds it and compares MACs
+    in constant time. Each algorithm has its own MAC length (32, 48 or 64 bytes).
+
+    Example::
+
+        key = build_hmac_key(b"a shared secret of at least 32 bytes", ["HS256"])
+        key.verify("HS256", b"header.payload", mac)  # True or False, never raises
+    """
+
+    __slots__ = ("_lengths",)
+
+    def __init__(self, verifiers: Dict[str, Verifier], bits: int) -> None:
+        super().__init__("", None, "oct", None, bits, (id(self),), verifiers, 0)
+        self._lengths = {alg: HMAC_SIGNATURE_BYTES[alg] for alg in verifiers}
+
+    def signature_length(self, alg: str) -> Optional[int]:
+        return self._lengths.get(alg)
+
+    def verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
+        verifier = self.verifiers.get(alg)
+        if verifier is None or len(signature) != self._lengths[alg]:
+            return False
+        return bool(verifier.verify(signing_input, signature))
+
+    def __repr__(self) -> str:  # never the secret
+        return f"SharedSecretKey(bits={self.bits}, algorithms={tuple(self.verifiers)!r})"
+
+
+def hmac_secret_bytes(secret: object, algorithms: Iterable[str] = ("HS256",)) -> bytes:
+    """``secret`` as bytes (a ``str`` is encoded UTF-8), checked; raises ``ValueError`` saying why.
+
+    RFC 7518 section 3.2: the key is at least as long as the MAC of every algorithm it
+    signs: 32 bytes for HS256, 48 for HS384, 64 for HS512. The message never contains
+    the secret.
+    """
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
+    if not isinstance(secret, bytes):
+        raise ValueError("hmac_secret must be bytes or str (a str is encoded as UTF-8)")
+    longest = max((HMAC_SIGNATURE_BYTES.get(alg, 0) for alg in algorithms), default=0)
+    minimum = max(MIN_HMAC_SECRET_BYTES, longest)
+    if len(secret) < minimum:
+        raise ValueError(
+            f"hmac_secret is {len(secret)} bytes; at least {minimum} are required"
+            f" for {', '.join(a for a in algorithms if a in HMAC_SIGNATURE_BYTES) or 'HS256'}"
+            " (RFC 7518 section 3.2: an HMAC key is at least as long as its MAC, and a short"
+            f" secret can be guessed offline from any token); generate one with secrets.token_bytes({minimum})"
+        )
+    try:
+        HMACKey(secret, "HS256")
+    except JWKError:
+        raise ValueError(
+            "hmac_secret looks like a PEM or SSH public key or certificate: a public key is never"
+            " an HMAC secret (that is the algorithm-confusion attack); pass a random secret"
+        ) from None
+    return secret
+
+
+def build_hmac_key(secret: object, algorithms: Iterable[str]) -> SharedSecretKey:
+    """The shared-secret key for each allowed HS* algorithm in ``algorithms``.
+
+    Raises ``ValueError`` for a secret :func:`hmac_secret_bytes` refuses.
+    """
+    raw = hmac_secret_bytes(secret, algorithms)
+    verifiers: Dict[str, Verifier] = {alg: HMACKey(raw, alg) for alg in algorithms if alg in HMAC_ALGORITHMS}
+    return SharedSecretKey(verifiers, 8 * len(raw))

@@ -15,10 +15,11 @@ from types import MappingProxyType
 from typing import Any, Callable, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
+from .authorization import DEFAULT_SCOPE_CLAIMS, ClaimRequirement, RevocationHook, claim_requirements
 from .responses import AuthFailure, ErrorResponse
 from .sources import AUTHORIZATION, TokenFinder, TokenSource, checked_header_name, normalize_origin, parse_token_sources
 
-__all__ = ["MiddlewareOptions", "OnError", "has_control", "normalize_path"]
+__all__ = ["MiddlewareOptions", "OnError", "has_control", "is_under", "normalize_path"]
 
 OnError = Callable[[AuthFailure, Any], Union[ErrorResponse, Tuple[int, List[Tuple[str, str]], bytes]]]
 
@@ -65,6 +66,29 @@ def _scope_list(value: object, option: str) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+def is_under(path: str, prefix: str) -> bool:
+    """True when normalised ``path`` is ``prefix`` or below it, segment by segment."""
+    return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+
+
+def _access_rules(
+    base: Tuple[str, ...],
+    scope_rules: Tuple[Tuple[str, Tuple[str, ...]], ...],
+    claim_rules: Tuple[Tuple[str, Tuple[ClaimRequirement, ...]], ...],
+) -> Tuple[Tuple[str, Tuple[str, ...], Tuple[ClaimRequirement, ...]], ...]:
+    # A path's longest prefix among both maps is under its longest prefix of each, so
+    # one table over the union answers both (rules are longest first: first match wins).
+    prefixes = sorted({p for p, _ in scope_rules} | {p for p, _ in claim_rules}, key=lambda p: -len(p))
+    return tuple(
+        (
+            prefix,
+            next((scopes for p, scopes in scope_rules if is_under(prefix, p)), base),
+            next((claims for p, claims in claim_rules if is_under(prefix, p)), ()),
+        )
+        for prefix in prefixes
+    )
+
+
 def _as_tuple(value: object) -> Any:
     # A generator can be read once only: what was passed is kept as a tuple.
     return tuple(value) if isinstance(value, Iterable) and not isinstance(value, (str, bytes, tuple)) else value
@@ -106,6 +130,13 @@ class MiddlewareOptions:
     token_sources: Tuple[Union[str, TokenFinder], ...] = (AUTHORIZATION,)
     trusted_origins: Tuple[str, ...] = ()
     csrf_header: Optional[str] = None
+    # -- authorization beyond scopes (issue 13): see wristband_mw.authorization ------------
+    scope_claims: Tuple[str, ...] = DEFAULT_SCOPE_CLAIMS
+    admin_scope: Optional[str] = None
+    claims: Optional[Mapping[str, Mapping[str, Any]]] = None
+    is_revoked: Optional[RevocationHook] = None
+    _authorization: Tuple[Any, ...] = field(init=False, repr=False, compare=False, default=())
+    # ---------------------------------------------------------------------------------------
     _derived: Tuple[Any, ...] = field(init=False, repr=False, compare=False, default=())
     _source_derived: Tuple[Any, ...] = field(init=False, repr=False, compare=False, default=())
 
@@ -152,6 +183,49 @@ class MiddlewareOptions:
         _check_bool(self.remote_user_header, "remote_user_header")
         self._check_sources()
         set_(self, "_derived", (protect, exempt, frozenset(m.upper() for m in self.exempt_methods), base, scope_rules))
+        self._check_authorization(set_)
+
+    def _check_authorization(self, set_: Any) -> None:
+        """``scope_claims``, ``admin_scope``, ``claims`` and ``is_revoked``; derives the claim rules."""
+        names = self.scope_claims
+        if isinstance(names, str) or not isinstance(names, Iterable):
+            raise ValueError(
+                "scope_claims must be a list of claim names, e.g. ['scope', 'scp', 'permissions', 'perms']"
+            )
+        names = tuple(names)
+        if not names or not all(isinstance(name, str) and name for name in names):
+            raise ValueError("scope_claims must be a non-empty list of claim names, e.g. ['scope', 'perms']")
+        set_(self, "scope_claims", tuple(dict.fromkeys(names)))
+        admin = self.admin_scope
+        if admin is not None and (not isinstance(admin, str) or not admin or any(c.isspace() for c in admin)):
+            raise ValueError("admin_scope must be one scope name without spaces, e.g. 'admin', or None")
+        if self.is_revoked is not None and not callable(self.is_revoked):
+            raise ValueError("is_revoked must be a callable (claims) -> bool (sync or async), or None")
+        if self.claims is not None and not isinstance(self.claims, Mapping):
+            raise ValueError(
+                "claims must map path prefixes to required claims, e.g. {'/api/tenant': {'tnt_id': 't-1'}}"
+            )
+        by_prefix = {_prefix(p, "claims"): claim_requirements(rules, p) for p, rules in (self.claims or {}).items()}
+        if self.claims is not None:
+            set_(self, "claims", MappingProxyType({p: MappingProxyType(dict(r)) for p, r in self.claims.items()}))
+        claim_rules = tuple(sorted(by_prefix.items(), key=lambda item: -len(item[0])))
+        set_(self, "_authorization", (claim_rules, _access_rules(self.base_scopes, self.scope_rules, claim_rules)))
+
+    @property
+    def claim_rules(self) -> Tuple[Tuple[str, Tuple[ClaimRequirement, ...]], ...]:
+        """``(prefix, requirements)`` pairs from ``claims``, longest prefix first."""
+        return self._authorization[0]  # type: ignore[no-any-return]
+
+    @property
+    def access_rules(self) -> Tuple[Tuple[str, Tuple[str, ...], Tuple[ClaimRequirement, ...]], ...]:
+        """``(prefix, scopes, claim requirements)`` for every prefix of ``scopes`` and ``claims``, longest first.
+
+        ``scopes`` and ``claims`` are matched independently, each by its longest matching
+        prefix, and a request must satisfy both: a prefix of either gets the scopes of its
+        longest ``scopes`` prefix (or ``required_scopes``) and the requirements of its
+        longest ``claims`` prefix (or none).
+        """
+        return self._authorization[1]  # type: ignore[no-any-return]
 
     def _check_sources(self) -> None:
         set_ = object.__setattr__

@@ -88,6 +88,28 @@ def _split_scopes(value: Any) -> List[str]:
     return []
 
 
+#: The claims ``JWTPayload.scopes`` reads by default (the middleware's ``scope_claims`` default).
+DEFAULT_SCOPE_CLAIMS: Tuple[str, ...] = ("scope", "scp", "permissions")
+
+
+def scopes_from(claims: Mapping[str, Any], names: Tuple[str, ...]) -> Tuple[str, ...]:
+    """The scopes granted by the claims ``names``, in order, without duplicates.
+
+    A claim holds a space-separated string or a list of strings; other values (and
+    other list items) grant nothing.
+
+    Example::
+
+        >>> scopes_from({"scope": "a b", "perms": ["c", 1, "a"]}, ("scope", "perms"))
+        ('a', 'b', 'c')
+    """
+    found: Dict[str, None] = {}
+    for name in names:
+        if name in claims:
+            found.update(dict.fromkeys(_split_scopes(claims[name])))
+    return tuple(found)
+
+
 class JWTPayload(Mapping[str, Any]):
     """Read-only view of a token's claims.
 
@@ -190,15 +212,17 @@ class JWTPayload(Mapping[str, Any]):
 
     @property
     def scopes(self) -> Tuple[str, ...]:
-        """Granted scopes from ``scope``, ``scp`` and ``permissions``."""
+        """Granted scopes from ``scope``, ``scp`` and ``permissions`` (for the middleware's
+        requests: from its ``scope_claims``)."""
         if self._scopes is None:
-            claims = self._claims
-            found: Dict[str, None] = {}
-            for name in ("scope", "scp", "permissions"):
-                if name in claims:
-                    found.update(dict.fromkeys(_split_scopes(claims[name])))
-            self._scopes = tuple(found)
+            self._scopes = scopes_from(self._claims, DEFAULT_SCOPE_CLAIMS)
         return self._scopes
+
+    def _with_scopes_from(self, names: Tuple[str, ...]) -> JWTPayload:
+        """The same claims (shared, not copied) whose ``scopes`` come from the claims ``names``."""
+        view = JWTPayload._trusted(self._claims)
+        view._scopes = scopes_from(self._claims, names)
+        return view
 
 
 class JwtValidationResult:

@@ -37,8 +37,9 @@ from contextlib import suppress
 from typing import Any, Callable, FrozenSet, Iterable, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
+from .authorization import ClaimRequirement
 from .cache import BoundedMemo
-from .options import MiddlewareOptions, has_control, normalize_path
+from .options import MiddlewareOptions, has_control, is_under, normalize_path
 
 __all__ = [
     "REFUSED",
@@ -189,23 +190,30 @@ def _strictest(*rules: Optional[Rule]) -> Optional[Rule]:
         return None
     if len(found) == 1 or all(rule is found[0] for rule in found):  # most often: one and the same rule
         return found[0]
-    return Rule(tuple(dict.fromkeys(scope for rule in found for scope in rule.scopes)))
+    return Rule(
+        tuple(dict.fromkeys(scope for rule in found for scope in rule.scopes)),
+        tuple(dict.fromkeys(claim for rule in found for claim in rule.claims)),
+    )
 
 
-def _under(path: str, prefix: str) -> bool:
-    return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+_under = is_under
 
 
 class Rule:
-    """What a protected request needs: a valid token, and these scopes."""
+    """What a protected request needs: a valid token, these scopes, and these claims (``claims=``)."""
 
-    __slots__ = ("scopes",)
+    __slots__ = ("claims", "scopes")
 
-    def __init__(self, scopes: Tuple[str, ...]) -> None:
+    def __init__(self, scopes: Tuple[str, ...], claims: Tuple[ClaimRequirement, ...] = ()) -> None:
         self.scopes = scopes
+        self.claims = claims
 
     def __repr__(self) -> str:
-        return "REFUSED" if self is REFUSED else f"Rule(scopes={self.scopes!r})"
+        if self is REFUSED:
+            return "REFUSED"
+        return (
+            f"Rule(scopes={self.scopes!r}, claims={self.claims!r})" if self.claims else f"Rule(scopes={self.scopes!r})"
+        )
 
 
 def _pep3333(prefix: str) -> str:
@@ -285,7 +293,7 @@ class AccessPolicy:
         self.exempt_methods: FrozenSet[str] = options.exempt_method_set
         self.cors_preflight = options.cors_preflight
         self._scoped: Tuple[Tuple[str, Rule], ...] = tuple(
-            (prefix, Rule(rule_scopes)) for prefix, rule_scopes in options.scope_rules
+            (prefix, Rule(rule_scopes, rule_claims)) for prefix, rule_scopes, rule_claims in options.access_rules
         )
         self._default_rule = Rule(options.base_scopes)
         # The same prefixes as a WSGI app routing on the raw PATH_INFO sees them (PEP 3333:

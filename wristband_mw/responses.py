@@ -67,7 +67,8 @@ class AuthFailure:
         error: the RFC 6750 error code (``invalid_request``, ``invalid_token``,
             ``insufficient_scope``), or ``None`` for a bare challenge and for 503.
         description: a short, safe human description.
-        code: the validator's :class:`ErrorCode` (``None`` for a missing scope).
+        code: the validator's :class:`ErrorCode` (``None`` for a missing scope, a
+            ``claims=`` rule not met, and a revoked token or a failed revocation check).
         scopes: the scopes the request needs (for 403), else empty.
         headers: the ``WWW-Authenticate`` or ``Retry-After`` header to send, ready-made.
     """
@@ -171,6 +172,33 @@ class FailureFactory:
             None,
             scopes,
             (challenge(self.realm, "insufficient_scope", description, scopes),),
+        )
+
+    def claims_refused(self) -> AuthFailure:
+        """A valid token's claims do not meet the path's ``claims=`` rule (403).
+
+        The description is fixed: it never names the claim or echoes a value.
+        """
+        description = "The access token's claims do not permit this request"
+        return AuthFailure(
+            403,
+            "insufficient_scope",
+            description,
+            None,
+            (),
+            (challenge(self.realm, "insufficient_scope", description),),
+        )
+
+    def revoked(self, checked: bool = True) -> AuthFailure:
+        """The ``is_revoked`` hook said the token is revoked (``checked``), or could not answer (401)."""
+        description = "Token revoked" if checked else "The token's revocation status could not be checked"
+        return AuthFailure(
+            401,
+            "invalid_token",
+            description,
+            None,
+            (),
+            (challenge(self.realm, "invalid_token", description),),
         )
 
     def cross_site_refused(self) -> AuthFailure:

@@ -33,7 +33,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import hmac
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -47,7 +50,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from . import WristbandJwtValidator, WristbandJwtValidatorConfig, create_wristband_jwt_validator
-from .jose_adapter import EC_ALGORITHMS, EC_COORDINATE_BYTES, EC_CURVES, SUPPORTED_ALGORITHMS
+from .jose_adapter import (
+    EC_ALGORITHMS,
+    EC_COORDINATE_BYTES,
+    EC_CURVES,
+    HMAC_ALGORITHMS,
+    SUPPORTED_ALGORITHMS,
+    hmac_secret_bytes,
+)
 
 __all__ = ["LocalIssuer", "PrivateKey", "b64url", "generate_key", "local_issuer", "sign_jws"]
 
@@ -120,11 +130,16 @@ def generate_key(algorithm: str = "RS256", *, key_size: int = 2048) -> PrivateKe
     return rsa.generate_private_key(public_exponent=65537, key_size=key_size)
 
 
-def sign_jws(key: PrivateKey, alg: str, signing_input: bytes) -> bytes:
+def sign_jws(key: Union[PrivateKey, bytes], alg: str, signing_input: bytes) -> bytes:
     """The JOSE signature of ``signing_input`` by ``key`` with ``alg`` (ECDSA as fixed-length ``r || s``).
 
+    ``key`` is a private key, or for HS256/384/512 the shared secret as bytes.
     Raises ``ValueError`` when the key's type or curve does not fit ``alg``.
     """
+    if isinstance(key, bytes):
+        if alg not in HMAC_ALGORITHMS:
+            raise ValueError(f"a shared secret cannot sign {alg!r}")
+        return hmac.new(key, signing_input, _HMAC_HASHES[alg]).digest()
     if alg not in SUPPORTED_ALGORITHMS or not _key_fits(key, alg):
         raise ValueError(f"a {type(key).__name__} cannot sign {alg!r}")
     if isinstance(key, ed25519.Ed25519PrivateKey):
@@ -140,6 +155,9 @@ def sign_jws(key: PrivateKey, alg: str, signing_input: bytes) -> bytes:
     return key.sign(signing_input, padding.PKCS1v15(), digest)
 
 
+_HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
 class LocalIssuer:
     """An issuer with its own keys and a loopback JWKS endpoint.
 
@@ -153,7 +171,11 @@ class LocalIssuer:
         algorithm: what :meth:`mint` signs with (default RS256): RS256/384/512,
             PS256/384/512, ES256/384/512 or EdDSA. Keys are generated to fit it (RSA,
             the curve of the ES*, Ed25519) and published with it as their ``alg``;
-            :meth:`validator` allows it.
+            :meth:`validator` allows it. HS256/384/512 sign with ``hmac_secret``.
+        hmac_secret: the shared secret for an HS* ``algorithm`` (bytes or str, at least
+            32 bytes, 48 for HS384, 64 for HS512; 64 random bytes by default). Such an issuer publishes an empty
+            JWKS (a secret is never published) and its :meth:`validator` is configured
+            with the secret instead of a JWKS URL.
 
     Attributes worth knowing:
         issuer, jwks_url: what to configure a validator with (or call :meth:`validator`).
@@ -179,9 +201,16 @@ class LocalIssuer:
         kid: Optional[str] = None,
         issuer: Optional[str] = None,
         algorithm: str = "RS256",
+        hmac_secret: Union[bytes, str, None] = None,
     ) -> None:
-        if algorithm not in SUPPORTED_ALGORITHMS:
-            raise ValueError(f"unsupported algorithm {algorithm!r}; supported: {', '.join(SUPPORTED_ALGORITHMS)}")
+        if algorithm not in SUPPORTED_ALGORITHMS + HMAC_ALGORITHMS:
+            supported = ", ".join(SUPPORTED_ALGORITHMS + HMAC_ALGORITHMS)
+            raise ValueError(f"unsupported algorithm {algorithm!r}; supported: {supported}")
+        shared = algorithm in HMAC_ALGORITHMS
+        if hmac_secret is not None and not shared:
+            raise ValueError("hmac_secret signs HS256/HS384/HS512 only: pass algorithm='HS256'")
+        if shared and private_key is not None:
+            raise ValueError(f"{algorithm} signs with hmac_secret, not a private key")
         self.algorithm = algorithm
         self.key_size = key_size
         self.failing = False
@@ -199,9 +228,14 @@ class LocalIssuer:
             private_key = loaded
         if private_key is not None and not _key_fits(private_key, algorithm):
             raise ValueError(f"private_key does not fit {algorithm}: RS*/PS* need RSA, ES* its curve, EdDSA Ed25519")
-        first = private_key or self._generate()
+        if shared:
+            first: Union[PrivateKey, bytes] = (
+                hmac_secret_bytes(hmac_secret, [algorithm]) if hmac_secret is not None else secrets.token_bytes(64)
+            )
+        else:
+            first = private_key or self._generate()
         self.kid = kid or self._new_kid()
-        self._keys: Dict[str, PrivateKey] = {self.kid: first}
+        self._keys: Dict[str, Union[PrivateKey, bytes]] = {self.kid: first}
         self._published: List[str] = [self.kid]
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
@@ -256,14 +290,29 @@ class LocalIssuer:
         }
 
     @property
+    def hmac_secret(self) -> Optional[bytes]:
+        """The current shared secret of an HS* issuer (``None`` for others)."""
+        key = self._keys[self.kid]
+        return key if isinstance(key, bytes) else None
+
+    @property
     def private_key(self) -> PrivateKey:
-        """The current signing key."""
-        return self._keys[self.kid]
+        """The current signing key (an HS* issuer has none: see ``hmac_secret``)."""
+        key = self._keys[self.kid]
+        if isinstance(key, bytes):
+            raise ValueError(f"a {self.algorithm} issuer signs with hmac_secret, not a private key")
+        return key
 
     def jwks(self) -> Dict[str, Any]:
-        """The JWKS document the server publishes now."""
+        """The JWKS document the server publishes now (empty for an HS* issuer: secrets are never published)."""
         with self._lock:
-            return {"keys": [_public_jwk(kid, self._keys[kid], self.algorithm) for kid in self._published]}
+            return {
+                "keys": [
+                    _public_jwk(kid, key, self.algorithm)
+                    for kid, key in ((kid, self._keys[kid]) for kid in self._published)
+                    if not isinstance(key, bytes)
+                ]
+            }
 
     def rotate(self, *, keep_previous: bool = False) -> str:
         """Sign with a new key from now on and publish it; returns its ``kid``.
@@ -280,7 +329,7 @@ class LocalIssuer:
 
     def add_key(self, key: Optional[PrivateKey] = None, *, publish: bool = True) -> str:
         """Add a key without making it the current one (for rotation tests); returns its ``kid``."""
-        if key is not None and not _key_fits(key, self.algorithm):
+        if key is not None and (self.hmac_secret is not None or not _key_fits(key, self.algorithm)):
             raise ValueError(f"key does not fit {self.algorithm}")
         kid = self._new_kid()
         with self._lock:
@@ -366,7 +415,9 @@ class LocalIssuer:
             issuer.validator(discovery=True, audience="orders-api")
         """
         options: Dict[str, Any] = {"issuer": self.issuer, "algorithms": [self.algorithm]}
-        if overrides.get("discovery") or overrides.get("discovery_url"):
+        if self.hmac_secret is not None:
+            options["hmac_secret"] = self.hmac_secret  # the current secret; nothing to fetch
+        elif overrides.get("discovery") or overrides.get("discovery_url"):
             if self.issuer != f"http://127.0.0.1:{self.port}":
                 options["discovery_url"] = self.discovery_url
         else:
@@ -375,7 +426,9 @@ class LocalIssuer:
         return create_wristband_jwt_validator(WristbandJwtValidatorConfig(**options))
 
     # -- internals ---------------------------------------------------------------------
-    def _generate(self) -> PrivateKey:
+    def _generate(self) -> Union[PrivateKey, bytes]:
+        if self.algorithm in HMAC_ALGORITHMS:
+            return secrets.token_bytes(64)
         return generate_key(self.algorithm, key_size=self.key_size)
 
     @staticmethod

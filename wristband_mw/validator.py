@@ -19,6 +19,9 @@ step 3, before its payload is even base64-decoded: a forged token of
 What is algorithm-specific (key types, signature lengths) lives with the key
 (:mod:`wristband_mw.jose_adapter`); this module only asks it.
 
+With ``hmac_secret`` the one key is the shared secret (:class:`_SharedSecretKeys`):
+nothing is ever fetched, ``kid`` is optional, and every other check is the same.
+
 ``validate`` never raises; every failure is a :class:`JwtValidationResult` with an
 :class:`ErrorCode`.
 """
@@ -33,7 +36,7 @@ import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, NamedTuple, Optional, Union
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Union
 
 from .bearer import AuthorizationHeader, extract_bearer_token
 from .cache import BoundedMemo, TinyLfuCache
@@ -41,7 +44,7 @@ from .config import WristbandJwtValidatorConfig
 from .discovery import OpenIdConfiguration
 from .errors import ErrorCode, safe_echo
 from .identity import Identity
-from .jose_adapter import VerificationKey, signature_length_bounds
+from .jose_adapter import SharedSecretKey, VerificationKey, build_hmac_key, signature_length_bounds
 from .jwks import MAX_KID_LENGTH
 from .keystore import KeyOutcome, KeySource, KeyStore, NoKey
 from .payload import JWTPayload, JwtValidationResult
@@ -153,6 +156,43 @@ class _Verified:
         return identity
 
 
+class _SharedSecretKeys:
+    """The key store of a shared-secret validator: one key, answering every ``kid``, no I/O."""
+
+    __slots__ = ("_key",)
+    client: Optional[KeySource] = None
+
+    def __init__(self, key: SharedSecretKey) -> None:
+        self._key = key
+
+    def cached(self, kid: str) -> SharedSecretKey:
+        return self._key
+
+    def current(self, kid: str) -> SharedSecretKey:
+        return self._key
+
+    def resolve(self, kid: str) -> KeyOutcome:
+        return self._key
+
+    def immediate_failure(self, kid: str) -> Optional[NoKey]:
+        return None
+
+    def prefetch(self) -> None:
+        """Nothing to fetch."""
+
+    def retry_after(self) -> Optional[float]:
+        return None
+
+    def openid_configuration(self) -> Optional[OpenIdConfiguration]:
+        return None
+
+    def discovery_counts(self) -> Dict[str, int]:
+        return {}
+
+    def kids(self) -> Tuple[str, ...]:
+        return ()
+
+
 class _NeedsKey:
     """A token that passed every check before the key: waiting for the key store."""
 
@@ -199,7 +239,15 @@ class WristbandJwtValidator:
         self.config = config
         self._clock = clock
         self._counters = Counters(_EVENTS)
-        self._keys = KeyStore(config, self._counters, client=jwks_client, clock=monotonic)
+        self._keys: Union[KeyStore, _SharedSecretKeys]
+        if config.hmac_secret is not None:
+            if jwks_client is not None:
+                raise ValueError("a validator with hmac_secret fetches no keys: do not pass jwks_client")
+            self._keys = _SharedSecretKeys(build_hmac_key(config.hmac_secret, config.algorithms))
+        else:
+            self._keys = KeyStore(config, self._counters, client=jwks_client, clock=monotonic)
+        # Shared-secret tokens need no kid (there is one key); JWKS tokens must name theirs.
+        self._kid_optional = config.hmac_secret is not None
         size = config.verified_token_cache_size
         # Scan-resistant (W-TinyLFU): many users cycling through more tokens than it holds
         # still hit, where an LRU would miss every time. It rechecks nothing: see _recheck_verified.
@@ -531,6 +579,8 @@ class WristbandJwtValidator:
             refused = sorted(_REFUSED_HEADER_PARAMS.intersection(header))
             return _RefusedHeader(ErrorCode.MALFORMED, f"Unsupported JOSE header parameter: {', '.join(refused)}")
         kid = header.get("kid")
+        if kid is None and self._kid_optional:
+            return _AcceptedHeader(alg, "")
         if kid is None or kid == "":
             return _RefusedHeader(ErrorCode.MISSING_CLAIM, "Token header missing kid (key ID)")
         if type(kid) is not str or len(kid) > MAX_KID_LENGTH:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
+from .authorization import DEFAULT_SCOPE_CLAIMS, RevocationCheck, RevocationHook
 from .flow import PASS, Authenticated, Flow, Outcome, Refusal, TokenValidator
 from .identity import CLAIMS_KEY, TOKEN_KEY
 from .options import MiddlewareOptions, OnError
@@ -63,6 +64,18 @@ class JwtWsgiMiddleware:
             cookie token through on unsafe methods: a cross-site page cannot send it
             without a CORS preflight. Without a trusted origin or this header, such a
             request gets 403 ``csrf_refused``.
+        scope_claims: the claims holding granted scopes (default ``("scope", "scp",
+            "permissions")``; apojwt tokens: add ``"perms"``); they feed every scope
+            check, ``JWTPayload.scopes`` of the claims placed, and ``scope["auth"].scopes``.
+        admin_scope: a scope that satisfies every scope requirement (default: none).
+        claims: path prefix -> ``{claim: required}``: an exact value (str, int, bool),
+            a list of them (one of), or a predicate ``value -> bool`` that must return
+            ``True``. The longest matching prefix wins, independently of ``scopes``; a
+            request must meet both. Refused with 403 ``insufficient_scope``.
+        is_revoked: ``(claims) -> bool`` asked for every request with a valid token
+            (cached ones too): ``True`` refuses it with 401 ``invalid_token``, and so
+            does an exception or a non-bool answer (fail closed, logged once per streak).
+            Called inline, so it blocks this worker while it runs; an ``async`` hook is refused here.
 
     Paths are matched on ``PATH_INFO``, the path the app routes on below its mount
     point (``SCRIPT_NAME``), after normalisation, both as given (PEP 3333 latin-1) and
@@ -100,6 +113,10 @@ class JwtWsgiMiddleware:
         token_sources: Iterable[Union[str, TokenFinder]] = ("authorization",),
         trusted_origins: Iterable[str] = (),
         csrf_header: Optional[str] = None,
+        scope_claims: Iterable[str] = DEFAULT_SCOPE_CLAIMS,
+        admin_scope: Optional[str] = None,
+        claims: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        is_revoked: Optional[RevocationHook] = None,
     ) -> None:
         if not callable(app):
             raise ValueError("app must be a WSGI application")
@@ -117,9 +134,15 @@ class JwtWsgiMiddleware:
             token_sources=token_sources,  # type: ignore[arg-type]
             trusted_origins=trusted_origins,  # type: ignore[arg-type]
             csrf_header=csrf_header,
+            scope_claims=scope_claims,  # type: ignore[arg-type]
+            admin_scope=admin_scope,
+            claims=claims,
+            is_revoked=is_revoked,
         )
         if any(source.kind == "query" for source in self.options.sources):
             raise ValueError("token_sources: 'query:NAME' is for WebSocket handshakes, which WSGI does not serve")
+        if is_revoked is not None and RevocationCheck(is_revoked).is_async:
+            raise ValueError("is_revoked is async, and a WSGI server cannot await it: pass a plain function")
         self.flow = Flow(validator, self.options)
         self._rule_for = self.flow.policy.rule_for_wsgi
         self._authenticate = self.flow.authenticate

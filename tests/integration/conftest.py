@@ -27,7 +27,10 @@ HERE = Path(__file__).resolve().parent
 # Plain asserts in the shared helpers (contract.py, support.py, ...) explain their failures too.
 _PACKAGE = __name__.rpartition(".")[0] or "integration"
 pytest.register_assert_rewrite(
-    *(f"{_PACKAGE}.{name}" for name in ("contract", "cookie_contract", "support", "asgi.websocket_checks"))
+    *(
+        f"{_PACKAGE}.{name}"
+        for name in ("contract", "cookie_contract", "authz_contract", "support", "asgi.websocket_checks")
+    )
 )
 
 
