@@ -44,7 +44,7 @@ from .identity import Identity
 from .jose_adapter import VerificationKey, signature_length_bounds
 from .jwks import MAX_KID_LENGTH
 from .keystore import KeyOutcome, KeySource, KeyStore, NoKey
-from .payload import JWTPayload, JwtValidationResult
+from .payload import JWTPayload, JwtValidationResult, payload_of_frozen_claims
 from .stats import Counters
 from .tokens import ParsedToken, TokenParseError, parse_token
 
@@ -601,7 +601,7 @@ class WristbandJwtValidator:
             failure = self._check_audience(claims.get("aud"))
             if failure is not None:
                 return failure
-        entry = _Verified(digest, JWTPayload._trusted(claims), claims.get("exp"), claims.get("nbf"), key)
+        entry = _Verified(digest, payload_of_frozen_claims(claims), claims.get("exp"), claims.get("nbf"), key)
         if self._verified is not None:
             self._verified.set(digest, entry)
         return entry
