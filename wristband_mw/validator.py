@@ -327,6 +327,18 @@ class WristbandJwtValidator:
         """
         return self._keys.openid_configuration()
 
+    def cached_key(self, kid: str) -> Optional[VerificationKey]:
+        """The key now trusted for ``kid`` (one per algorithm it may verify), or ``None``.
+
+        No fetch and not counted in :meth:`stats`; like a cache hit, a key set past its TTL
+        starts the background refresh. Handy to check what was built from the JWKS::
+
+            validator.prefetch()
+            key = validator.cached_key("key-2024")
+            sorted(key.verifiers) if key else None  # ['RS256']
+        """
+        return self._keys.current(kid)
+
     def stats(self) -> Dict[str, Any]:
         """A snapshot of counters: results by code, cache hits and misses, fetches."""
         counts = self._counters.snapshot()
