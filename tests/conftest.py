@@ -46,7 +46,7 @@ def issuer(issuer_options: Dict[str, Any]) -> Iterator[Any]:
 def make_issuer() -> Iterator[Callable[..., Any]]:
     """``make_issuer(cls=LocalIssuer, **options)``: a started issuer, closed after the test.
 
-    Example: ``issuer = make_issuer(CountingIssuer)`` for a LocalIssuer subclass.
+    Example: ``issuer = make_issuer(algorithm="ES256")``; ``cls`` takes a LocalIssuer subclass.
     """
     from wristband_mw.testing import LocalIssuer
 

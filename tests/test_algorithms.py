@@ -451,7 +451,7 @@ def test_ec_keys_are_built_from_the_point_only(
     validator = issuer.validator(algorithms=ALL)
     try:
         assert validator.validate(issuer.mint()).is_valid
-        key = validator._keys.current(issuer.kid)
+        key = validator.cached_key(issuer.kid)
         assert key is not None and set(key.verifiers) == {"ES384"}
         verifier = key.verifiers["ES384"]
         assert type(verifier) is CryptographyECKey

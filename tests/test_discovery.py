@@ -675,10 +675,14 @@ def test_fork_gives_the_discovery_client_its_own_pool(idp, keys):
     client = DiscoveringJwksClient(idp.base, discovery_urls(idp.base), ["RS256"], 2.0, ttl=600, stale_if_error=0)
     client.fetch()
     inherited = client.fetcher.pool
+    asked_before_fork = inherited.connection_from_url(idp.base).num_requests
     client.after_fork_in_child()
     assert client.fetcher.pool is not inherited
-    assert client._jwks is not None and client._jwks.fetcher is client.fetcher  # one pool for both documents
     assert sorted(client.fetch()) == ["k1"] and client.found is not None
+    # One pool for both documents: the key set now comes through the child's new pool, and
+    # nothing more through the parent's.
+    assert client.fetcher.pool.connection_from_url(idp.base).num_requests == 1
+    assert inherited.connection_from_url(idp.base).num_requests == asked_before_fork == 2
     client.close()
 
 

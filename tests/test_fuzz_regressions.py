@@ -62,7 +62,7 @@ OVERFLOW_INPUT = base64.b64decode(
 def test_overflow_input_replays_through_the_target() -> None:
     target = _target("validate")
     target.fuzz_one_input(OVERFLOW_INPUT)
-    result = target.CACHED.validate(target._signed_payload(target.fc.Data(OVERFLOW_INPUT[1:])))
+    result = target.CACHED.validate(target.signed_payload(target.fc.Data(OVERFLOW_INPUT[1:])))
     assert result.error is ErrorCode.INVALID_CLAIM
 
 

@@ -24,8 +24,8 @@ from typing import Any, Dict, Iterator, Tuple
 
 import jose
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jose import jwt as jose_jwt
 from jose.backends import cryptography_backend
 from jose.backends.cryptography_backend import CryptographyRSAKey
@@ -144,13 +144,20 @@ def test_keys_are_built_from_n_and_e_only(issuer: LocalIssuer, monkeypatch: pyte
     try:
         validator.prefetch()
         assert validator.validate(issuer.mint()).is_valid
-        key = validator._keys.current(issuer.kid)
+        key = validator.cached_key(issuer.kid)
         assert isinstance(key, VerificationKey)
         assert set(key.verifiers) == {"RS256"}  # the JWK says alg RS256: nothing else is built
         expected = issuer.private_key.public_key().public_numbers()
         for alg, verifier in key.verifiers.items():
             assert type(verifier) is CryptographyRSAKey
-            assert verifier._algorithm == alg
+            # It verifies with the named algorithm: a PKCS#1 v1.5 signature over SHA-256
+            # passes, the same message signed over SHA-384 does not.
+            message = b"header.payload"
+            sha256_signature = issuer.private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+            sha384_signature = issuer.private_key.sign(message, padding.PKCS1v15(), hashes.SHA384())
+            assert alg == "RS256"
+            assert verifier.verify(message, sha256_signature) is True
+            assert verifier.verify(message, sha384_signature) is False
             assert isinstance(verifier.prepared_key, rsa.RSAPublicKey)
             assert verifier.prepared_key.public_numbers() == expected
     finally:
@@ -220,7 +227,7 @@ _END_TO_END = textwrap.dedent(
         other = issuer.add_key(publish=False)
         header = {"kid": issuer.kid, "typ": "at+JWT", "alg": "RS256"}
         forged = validator.validate(issuer.sign(header, issuer.claims(), key_id=other))
-        key = validator._keys.current(issuer.kid)
+        key = validator.cached_key(issuer.kid)
         verifier_types = sorted({type(v).__module__ + "." + type(v).__qualname__ for v in key.verifiers.values()})
         prepared_types = sorted({type(v.prepared_key).__module__ for v in key.verifiers.values()})
         validator.close()

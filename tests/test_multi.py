@@ -8,6 +8,7 @@ import random
 import re
 import string
 import threading
+import time
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
@@ -316,8 +317,19 @@ def test_concurrent_first_requests_build_each_tenant_once(tenants):
 def test_a_forked_child_resolves_and_validates_on_its_own(tenants):
     from test_fork import in_children
 
+    # The clock is read under the validator's locks (the resolver's rate limit): a thread
+    # stalled there holds them at the fork, and the child must not inherit them held.
+    stalled, release = threading.Event(), threading.Event()
+
+    def clock() -> float:
+        if threading.current_thread().name == "stalled-resolve":
+            stalled.set()
+            release.wait(10)
+        return time.monotonic()
+
     multi = MultiIssuerValidator(
-        resolver=lambda iss: WristbandJwtValidatorConfig(issuer=iss, jwks_url=tenants.issuer.jwks_url)
+        resolver=lambda iss: WristbandJwtValidatorConfig(issuer=iss, jwks_url=tenants.issuer.jwks_url),
+        monotonic=clock,
     )
     assert multi.validate(tenants.mint("0001")).is_valid
     token_old, token_new = tenants.mint("0001", jti="b"), tenants.mint("0002")
@@ -325,6 +337,12 @@ def test_a_forked_child_resolves_and_validates_on_its_own(tenants):
     def child(_: int) -> Dict[str, Any]:
         return {"old": multi.validate(token_old).is_valid, "new": multi.validate(token_new).is_valid}
 
-    with multi._lock:  # as if another thread held it at the fork: the child must not inherit that
+    blocker = threading.Thread(target=multi.validate, args=(tenants.mint("0003"),), name="stalled-resolve")
+    blocker.start()
+    try:
+        assert stalled.wait(10)  # the other thread now holds the locks
         answers = in_children(1, child)
+    finally:
+        release.set()
+        blocker.join(10)
     assert answers == [{"old": True, "new": True}]

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import threading
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.clock import T0, FakeClock, wait_until
 from support.encoding import b64url
+from support.memory import holds
 from support.tokens import forge, header_of, public_jwk
 from support.validators import make_validator
 
@@ -793,6 +795,7 @@ def test_validate_async_cache_hit_needs_no_thread(issuer):
     v = issuer.validator()
     token = issuer.mint()
     assert_valid(v.validate(token))
+    threads_before = set(threading.enumerate())
 
     async def run():
         return await v.validate_async(token), await v.validate_async(issuer.mint())
@@ -800,7 +803,10 @@ def test_validate_async_cache_hit_needs_no_thread(issuer):
     first, second = asyncio.run(run())
     assert_valid(first)
     assert_valid(second)
-    assert v._executor is None  # nothing was offloaded: both answered inline
+    # Nothing was offloaded: both answered inline, and no worker thread (named
+    # "wristband_mw-jwks_N" by the executor) was started.
+    started = [thread.name for thread in set(threading.enumerate()) - threads_before]
+    assert [name for name in started if name.startswith("wristband_mw")] == []
     v.close()
 
 
@@ -1215,26 +1221,30 @@ def test_recent_tokens_are_answered_without_hashing_and_still_rechecked(local_is
     for _ in range(3):
         assert_valid(v.validate(token))
     assert v.stats()["verified_token_cache_hits"] == 2
-    assert token in v._recent
+    assert holds(v, token)  # remembered verbatim
     clock.advance(60)
     assert_failure(v.validate(token), ErrorCode.EXPIRED)
-    assert token not in v._recent  # forgotten, so it is never answered from memory again
+    assert not holds(v, token)  # forgotten, so it is never answered from memory again
     assert v.stats()["verified_tokens_cached"] == 0
 
     fresh = signed(local_issuer, exp=T0 + 600)
     for _ in range(3):
         assert_valid(v.validate(fresh))
+    assert holds(v, fresh)
     local_issuer.rotate()
     mono.advance(1.5)
     v.validate(fresh)  # starts the refresh that drops the key
     assert wait_until(lambda: v.stats()["jwks_fetches_ok"] == 2)
     assert_failure(v.validate(fresh), ErrorCode.UNKNOWN_KEY)
-    assert fresh not in v._recent
+    assert not holds(v, fresh)
     v.close()
 
 
 def test_verified_token_cache_keeps_a_digest_not_the_token(issuer, validator):
     token = signed(issuer)
     assert_valid(validator.validate(token))
-    keys = validator._verified.keys()
-    assert keys == [hashlib.sha256(token.encode("ascii")).digest()]
+    assert validator.stats()["verified_tokens_cached"] == 1
+    assert holds(validator, hashlib.sha256(token.encode("ascii")).digest())
+    assert not holds(validator, token)
+    assert_valid(validator.validate(token))  # found by that digest
+    assert validator.stats()["verified_token_cache_hits"] == 1

@@ -536,10 +536,6 @@ class JwksClient:
         self.fetcher = fetcher or JsonFetcher(timeout, pool=pool)
         self.conflicted_kids: FrozenSet[str] = frozenset()  # of the last fetched set
 
-    @property
-    def _pool(self) -> urllib3.PoolManager:
-        return self.fetcher.pool
-
     def fetch(self) -> Dict[str, VerificationKey]:
         """Fetch the JWKS now; ``JwksError`` on any failure, with a reason safe to log.
 

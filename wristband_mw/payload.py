@@ -132,14 +132,6 @@ class JWTPayload(Mapping[str, Any]):
         self._claims: Dict[str, Any] = {str(key): freeze(value) for key, value in claims.items()}
         self._scopes: Optional[Tuple[str, ...]] = None
 
-    @classmethod
-    def _trusted(cls, claims: Dict[str, Any]) -> JWTPayload:
-        """Wrap a dict the validator has already frozen, without copying it again."""
-        payload = cls.__new__(cls)
-        payload._claims = claims
-        payload._scopes = None
-        return payload
-
     # Mapping protocol ---------------------------------------------------------------
     def __getitem__(self, key: str) -> Any:
         return self._claims[key]
@@ -268,3 +260,22 @@ class JwtValidationResult:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def payload_of_frozen_claims(claims: Dict[str, Any]) -> JWTPayload:
+    """A :class:`JWTPayload` over ``claims`` as they are, without the constructor's deep copy.
+
+    For claims the token parser has already frozen (every nested list and dict immutable,
+    keys strings), such as ``ParsedToken.payload``: the validator's hot path wraps each
+    verified token's claims this way once. ``claims`` must not be changed afterwards.
+
+    Example::
+
+        >>> payload = payload_of_frozen_claims({"sub": "user-1", "scope": "read"})
+        >>> payload.sub, payload.scopes
+        ('user-1', ('read',))
+    """
+    payload = JWTPayload.__new__(JWTPayload)
+    payload._claims = claims
+    payload._scopes = None
+    return payload

@@ -184,6 +184,8 @@ class LocalIssuer:
             ``validator(discovery=True)``.
         kid: the ``kid`` that :meth:`mint` signs with now.
         fetch_count: how many JWKS requests the server has answered (failures included).
+        connection_count: how many TCP connections the server has accepted (a pooled
+            client asks several times on one connection).
         failing: when true, the JWKS endpoint answers HTTP 500.
         stall_seconds: the JWKS endpoint waits this long before answering.
         jwks_override: when set, ``(status, body)`` is served instead of the real JWKS.
@@ -220,6 +222,7 @@ class LocalIssuer:
         self._lock = threading.Lock()
         self._fetch_count = 0
         self._discovery_count = 0
+        self._connection_count = 0
         self._stopping = threading.Event()
         if isinstance(private_key, bytes):
             loaded = serialization.load_pem_private_key(private_key, password=None)
@@ -278,6 +281,18 @@ class LocalIssuer:
         """Discovery requests answered so far."""
         with self._lock:
             return self._discovery_count
+
+    @property
+    def connection_count(self) -> int:
+        """TCP connections accepted so far: shows whether clients reuse their connections.
+
+        Example::
+
+            validator.prefetch()
+            assert (issuer.fetch_count, issuer.connection_count) == (1, 1)
+        """
+        with self._lock:
+            return self._connection_count
 
     def openid_configuration(self) -> Dict[str, Any]:
         """The discovery document the server publishes."""
@@ -454,6 +469,10 @@ class LocalIssuer:
             return self.discovery_override
         return 200, json.dumps(self.openid_configuration()).encode("utf-8")
 
+    def _count_connection(self) -> None:
+        with self._lock:
+            self._connection_count += 1
+
     def _handler_class(self) -> Type[BaseHTTPRequestHandler]:
         issuer = self
 
@@ -463,6 +482,10 @@ class LocalIssuer:
             # kept-alive connection (the JWKS after the discovery document) waits ~40 ms
             # for the client's delayed ACK.
             disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                issuer._count_connection()
 
             def handle(self) -> None:
                 with contextlib.suppress(ConnectionError):  # a client dropped a kept-alive connection

@@ -47,7 +47,7 @@ from .identity import Identity
 from .jose_adapter import SharedSecretKey, VerificationKey, build_hmac_key, signature_length_bounds
 from .jwks import MAX_KID_LENGTH
 from .keystore import KeyOutcome, KeySource, KeyStore, NoKey
-from .payload import JWTPayload, JwtValidationResult
+from .payload import JWTPayload, JwtValidationResult, payload_of_frozen_claims
 from .stats import Counters
 from .tokens import ParsedToken, TokenParseError, parse_token, token_bytes
 
@@ -371,6 +371,18 @@ class WristbandJwtValidator:
         """
         return self._keys.openid_configuration()
 
+    def cached_key(self, kid: str) -> Optional[VerificationKey]:
+        """The key now trusted for ``kid`` (one per algorithm it may verify), or ``None``.
+
+        No fetch and not counted in :meth:`stats`; like a cache hit, a key set past its TTL
+        starts the background refresh. Handy to check what was built from the JWKS::
+
+            validator.prefetch()
+            key = validator.cached_key("key-2024")
+            sorted(key.verifiers) if key else None  # ['RS256']
+        """
+        return self._keys.current(kid)
+
     def stats(self) -> Dict[str, Any]:
         """A snapshot of counters: results by code, cache hits and misses, fetches."""
         counts = self._counters.snapshot()
@@ -637,7 +649,7 @@ class WristbandJwtValidator:
             failure = self._check_audience(claims.get("aud"))
             if failure is not None:
                 return failure
-        entry = _Verified(digest, JWTPayload._trusted(claims), claims.get("exp"), claims.get("nbf"), key)
+        entry = _Verified(digest, payload_of_frozen_claims(claims), claims.get("exp"), claims.get("nbf"), key)
         if self._verified is not None:
             self._verified.set(digest, entry)
         return entry

@@ -126,7 +126,7 @@ def _signal(process: subprocess.Popen, signum: int) -> None:  # type: ignore[typ
             process.send_signal(signum)
 
 
-def _stop(process: subprocess.Popen) -> None:  # type: ignore[type-arg]
+def stop_server(process: subprocess.Popen) -> None:  # type: ignore[type-arg]
     """SIGTERM the server (master and workers), then SIGKILL it if it lingers."""
     if process.poll() is not None:
         return
@@ -138,7 +138,8 @@ def _stop(process: subprocess.Popen) -> None:  # type: ignore[type-arg]
         process.wait(timeout=STOP_TIMEOUT)
 
 
-def _wait_ready(port: int, process: subprocess.Popen, ready_path: str, ready_status: int, deadline: float) -> bool:  # type: ignore[type-arg]
+def wait_ready(port: int, process: subprocess.Popen, ready_path: str, ready_status: int, deadline: float) -> bool:  # type: ignore[type-arg]
+    """Whether the server answers ``ready_path`` with ``ready_status`` before ``deadline`` (monotonic)."""
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
@@ -184,7 +185,7 @@ def serve(
                     start_new_session=os.name == "posix",
                 )
             try:
-                if _wait_ready(port, process, ready_path, ready_status, time.monotonic() + START_TIMEOUT):
+                if wait_ready(port, process, ready_path, ready_status, time.monotonic() + START_TIMEOUT):
                     yield Server(port, process, log_path, argv)
                     return
                 failure = f"{' '.join(argv)} did not become ready (exit code {process.poll()}):\n"
@@ -192,7 +193,7 @@ def serve(
                 if process.poll() is None or "address already in use" not in failure.lower():
                     break
             finally:
-                _stop(process)
+                stop_server(process)
         raise AssertionError(failure)
 
 

@@ -11,6 +11,7 @@
 * :mod:`support.adapters`: one neutral request driver per adapter, for the contract suite;
 * :mod:`support.paths`: path spellings that try to slip past a protected prefix;
 * :mod:`support.net`: a free loopback port.
+* :mod:`support.memory`: what an object keeps alive (a cache's memory, without its private names).
 
 The ``issuer`` fixture and its factory live in ``tests/conftest.py``.
 """

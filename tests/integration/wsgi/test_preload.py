@@ -25,7 +25,7 @@ import pytest
 
 from wristband_mw.testing import LocalIssuer
 
-from ..support import Server, _stop, _wait_ready, assert_clean_log, free_port, request, server_env
+from ..support import Server, assert_clean_log, free_port, request, server_env, stop_server, wait_ready
 
 HERE = Path(__file__).resolve().parent
 WORKERS = 3
@@ -95,12 +95,12 @@ def serve_preforked(command: Callable[[int], List[str]], issuer: LocalIssuer) ->
                 start_new_session=True,
             )
         try:
-            if not _wait_ready(port, process, "/healthz", 200, time.monotonic() + START_TIMEOUT):
+            if not wait_ready(port, process, "/healthz", 200, time.monotonic() + START_TIMEOUT):
                 output = log_path.read_text("utf-8", "replace")
                 raise AssertionError(f"{' '.join(argv)} did not become ready:\n{output}")
             yield Server(port, process, log_path, argv)
         finally:
-            _stop(process)
+            stop_server(process)
 
 
 def load(port: int, tokens: Callable[[], str], seconds: float) -> List[Tuple[int, str, bytes]]:
