@@ -212,7 +212,7 @@ class JWTPayload(Mapping[str, Any]):
 
     def _with_scopes_from(self, names: Tuple[str, ...]) -> JWTPayload:
         """The same claims (shared, not copied) whose ``scopes`` come from the claims ``names``."""
-        view = JWTPayload._trusted(self._claims)
+        view = payload_of_frozen_claims(self._claims)
         view._scopes = scopes_from(self._claims, names)
         return view
 
