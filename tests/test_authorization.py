@@ -310,8 +310,8 @@ def test_a_revoked_token_is_refused_even_from_the_verified_token_cache(adapter, 
     denylist.revoked.add("jti-cached")
     sent = adapter.get(middleware, authorization="Bearer " + token)
     challenge = assert_refusal(sent, 401, "invalid_token")
-    assert sent.json["error_description"] == "Token revoked"
-    assert challenge["error_description"] == "Token revoked"
+    assert sent.json["error_description"] == "token revoked"
+    assert challenge["error_description"] == "token revoked"
     assert validator.stats()["verified_token_cache_hits"] > hits  # the token was still verified from cache
     assert denylist.asked == ["jti-cached"] * 3
     assert adapter.get(middleware, authorization="Bearer " + issuer.mint(jti="other")).status == 200
@@ -465,5 +465,5 @@ def test_a_revoked_token_is_refused_from_every_token_source(adapter, validator, 
     denylist.revoked.add("jti-source")
     sent = adapter.get(middleware, headers=place(token))
     assert_refusal(sent, 401, "invalid_token")
-    assert sent.json["error_description"] == "Token revoked" and not sent.app_called
+    assert sent.json["error_description"] == "token revoked" and not sent.app_called
     assert denylist.asked == ["jti-source"] * 3

@@ -191,7 +191,7 @@ class FailureFactory:
 
     def revoked(self, checked: bool = True) -> AuthFailure:
         """The ``is_revoked`` hook said the token is revoked (``checked``), or could not answer (401)."""
-        description = "Token revoked" if checked else "The token's revocation status could not be checked"
+        description = "token revoked" if checked else "The token's revocation status could not be checked"
         return AuthFailure(
             401,
             "invalid_token",

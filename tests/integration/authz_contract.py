@@ -90,7 +90,7 @@ class AuthorizationContract:
             for _ in range(3):
                 response = server.request("/api/tenant/a", token=token)
                 assert response.status == 401, response.body
-                assert response.json()["error_description"] == "Token revoked"
+                assert response.json()["error_description"] == "token revoked"
                 assert 'error="invalid_token"' in (response.header("WWW-Authenticate") or "")
         finally:
             denylist.write_text("")
