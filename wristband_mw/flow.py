@@ -290,6 +290,7 @@ class Flow:
         self._csrf_header = options.csrf_header_name
         self.source_headers = frozenset() if classic else header_names(sources, self._csrf_header)
         self.cross_site_refused = self.failures.cross_site_refused()
+        self._bad_format = Refusal(self.failures.invalid_request(BAD_FORMAT))
 
     # -- the flow --------------------------------------------------------------------------
     def authenticate(self, rule: Optional[Rule], authorization: Sequence[Union[str, bytes]]) -> Outcome:
@@ -476,19 +477,15 @@ class Flow:
         to its values; ``environ_or_scope`` goes to callable sources; ``query_string`` is a
         WebSocket handshake's (``None`` for plain HTTP).
         """
-        if rule is None:
-            return PASS
-        if rule is REFUSED:
-            return self._refused_path
-        token = self._source_token(method, headers, environ_or_scope, query_string)
-        if type(token) is not str:
-            return self._without_token(token)  # type: ignore[arg-type]
-        verified = self._cached(token)  # a cached token is well formed: no grammar check
+        found = self._request_token(rule, method, headers, environ_or_scope, query_string)
+        if type(found) is not str:
+            return found  # type: ignore[return-value]
+        verified = self._cached(found)  # a cached token is well formed: no grammar check
         if verified is None:
-            if not is_b64token(token):
-                return Refusal(self.failures.invalid_request(BAD_FORMAT))
-            verified = self._verify(token)
-        return self._finish(verified, rule, token)
+            if not is_b64token(found):
+                return self._bad_format
+            verified = self._verify(found)
+        return self._finish(verified, rule, found)  # type: ignore[arg-type]  # not None: a token was needed
 
     async def authenticate_request_async(
         self,
@@ -499,6 +496,25 @@ class Flow:
         query_string: Optional[bytes] = None,
     ) -> Outcome:
         """:meth:`authenticate_request` for async servers (a cached token awaits nothing)."""
+        found = self._request_token(rule, method, headers, environ_or_scope, query_string)
+        if type(found) is not str:
+            return found  # type: ignore[return-value]
+        verified = self._cached(found)  # a cached token is well formed: no grammar check
+        if verified is None:
+            if not is_b64token(found):
+                return self._bad_format
+            verified = await self._verify_async(found)
+        return await self._finish_async(verified, rule, found)  # type: ignore[arg-type]  # as above
+
+    def _request_token(
+        self,
+        rule: Optional[Rule],
+        method: str,
+        headers: Mapping[str, Sequence[str]],
+        environ_or_scope: Any,
+        query_string: Optional[bytes],
+    ) -> Union[str, Outcome]:
+        """The token to verify for a request needing ``rule``, or the outcome without one."""
         if rule is None:
             return PASS
         if rule is REFUSED:
@@ -506,12 +522,7 @@ class Flow:
         token = self._source_token(method, headers, environ_or_scope, query_string)
         if type(token) is not str:
             return self._without_token(token)  # type: ignore[arg-type]
-        verified = self._cached(token)  # a cached token is well formed: no grammar check
-        if verified is None:
-            if not is_b64token(token):
-                return Refusal(self.failures.invalid_request(BAD_FORMAT))
-            verified = await self._verify_async(token)
-        return await self._finish_async(verified, rule, token)
+        return token
 
     def token_from_sources(
         self,
