@@ -1,8 +1,10 @@
-"""Lock-free event counters for ``validator.stats()``, with no metrics dependency."""
+"""Event counters for ``validator.stats()``, with no metrics dependency."""
 
 from __future__ import annotations
 
-import itertools
+import os
+import threading
+import weakref
 from typing import Dict, Iterable
 
 __all__ = ["Counters"]
@@ -11,24 +13,49 @@ __all__ = ["Counters"]
 class Counters:
     """A fixed set of named counters, safe to bump from any thread.
 
-    Each counter is an ``itertools.count``: ``next()`` on it is a single C call, so
-    concurrent increments are never lost under the GIL, and the hot path takes no lock.
+    An increment is a read-modify-write, so it happens under a lock: correct with or
+    without the GIL (free-threaded CPython), not by the timing of one C call. The lock is
+    held for one dict update; a snapshot takes it once. A forked child gets a fresh lock
+    (a parent thread may have held it at the fork) and keeps the counts.
     """
 
-    __slots__ = ("_counts",)
+    __slots__ = ("__weakref__", "_counts", "_lock")
 
     def __init__(self, names: Iterable[str]) -> None:
-        self._counts: Dict[str, itertools.count[int]] = {name: itertools.count(1) for name in names}
+        self._counts: Dict[str, int] = dict.fromkeys(names, 0)
+        self._lock = threading.Lock()
+        _LIVE.add(self)
 
     def incr(self, name: str) -> None:
         """Add one to ``name``."""
-        next(self._counts[name])
+        self._lock.acquire()  # not ``with``: half the cost on the hot path (CPython 3.11)
+        try:
+            self._counts[name] += 1
+        finally:
+            self._lock.release()
 
     def value(self, name: str) -> int:
         """The current value of ``name``."""
-        # repr is "count(N)" where N is the next value to hand out; it started at 1.
-        return int(repr(self._counts[name])[6:-1]) - 1
+        with self._lock:
+            return self._counts[name]
 
     def snapshot(self) -> Dict[str, int]:
         """All counters at once, as a plain dict."""
-        return {name: self.value(name) for name in self._counts}
+        with self._lock:
+            return dict(self._counts)
+
+    def after_fork(self) -> None:
+        """In a forked child: a lock of its own; the counts are kept."""
+        self._lock = threading.Lock()
+
+
+_LIVE: weakref.WeakSet[Counters] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for counters in list(_LIVE):
+        counters.after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)

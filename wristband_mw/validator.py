@@ -447,6 +447,7 @@ class WristbandJwtValidator:
         self._executor = None
         self._executor_pid = os.getpid()
         self._memo_lock = threading.Lock()
+        self._counters.after_fork()  # servers that fork without the at-fork hooks (uWSGI)
         self._recent.after_fork()
         self._header_checks.after_fork()
         if self._verified is not None:
