@@ -6,7 +6,7 @@ import pytest
 
 from wristband_mw.testing import LocalIssuer
 
-from ..asgi.websocket_checks import assert_ws_accepts_header_token, assert_ws_refuses
+from ..asgi.websocket_checks import WebSocketContract, assert_claims_reach_the_app
 from ..contract import HttpContract
 from ..support import Server, assert_clean_log, granian, serve, server_env, uvicorn
 
@@ -23,21 +23,9 @@ def server(request: pytest.FixtureRequest, issuer: LocalIssuer) -> Iterator[Serv
         assert_clean_log(running)
 
 
-class TestBlackSheep(HttpContract):
+class TestBlackSheep(HttpContract, WebSocketContract):
     def test_get_claims_reads_the_token(self, server: Server, issuer: LocalIssuer) -> None:
-        response = server.request("/api/me", token=issuer.mint(sub="bs-1", scope="openid admin"))
-        assert response.status == 200, response.body
-        data = response.json()
-        assert (data["sub"], data["scopes"], data["claims"]["sub"]) == ("bs-1", ["openid", "admin"], "bs-1")
-
-    def test_websocket_with_a_token_is_accepted(self, server: Server, issuer: LocalIssuer) -> None:
-        assert_ws_accepts_header_token(server, issuer)
-
-    def test_websocket_without_a_token_is_refused(self, server: Server) -> None:
-        assert_ws_refuses(server, None, 401, None)
-
-    def test_websocket_with_an_expired_token_is_refused(self, server: Server, issuer: LocalIssuer) -> None:
-        assert_ws_refuses(server, issuer.mint(exp_in=-60), 401, "invalid_token")
+        assert_claims_reach_the_app(server, issuer, "bs-1")
 
 
 def test_mounted_under_a_root_path(issuer: LocalIssuer) -> None:

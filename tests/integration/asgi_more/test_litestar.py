@@ -7,7 +7,7 @@ import pytest
 
 from wristband_mw.testing import LocalIssuer
 
-from ..asgi.websocket_checks import assert_ws_accepts_header_token, assert_ws_refuses
+from ..asgi.websocket_checks import WebSocketContract, assert_claims_reach_the_app
 from ..contract import BYPASS_ATTEMPTS, HttpContract
 from ..support import Server, assert_clean_log, granian, hypercorn, serve, server_env, uvicorn
 
@@ -17,23 +17,10 @@ OUTSIDE = {
 }
 
 
-class LitestarChecks(HttpContract):
+class LitestarChecks(HttpContract, WebSocketContract):
     def test_user_and_auth_come_from_the_token(self, server: Server, issuer: LocalIssuer) -> None:
-        token = issuer.mint(sub="ls-1", scope="openid admin", exp_in=600)
-        response = server.request("/api/me", token=token)
-        assert response.status == 200, response.body
-        data = response.json()
-        assert (data["sub"], data["scopes"], data["claims"]["sub"]) == ("ls-1", ["openid", "admin"], "ls-1")
+        data = assert_claims_reach_the_app(server, issuer, "ls-1", exp_in=600)
         assert data["exp"] == data["claims"]["exp"] and isinstance(data["exp"], int)
-
-    def test_websocket_with_a_token_is_accepted(self, server: Server, issuer: LocalIssuer) -> None:
-        assert_ws_accepts_header_token(server, issuer)
-
-    def test_websocket_without_a_token_is_refused(self, server: Server) -> None:
-        assert_ws_refuses(server, None, 401, None)
-
-    def test_websocket_with_an_expired_token_is_refused(self, server: Server, issuer: LocalIssuer) -> None:
-        assert_ws_refuses(server, issuer.mint(exp_in=-60), 401, "invalid_token")
 
 
 @pytest.fixture(scope="module", params=list(OUTSIDE))

@@ -6,7 +6,7 @@ import pytest
 
 from wristband_mw.testing import LocalIssuer
 
-from ..asgi.websocket_checks import assert_ws_accepts_header_token, assert_ws_refuses
+from ..asgi.websocket_checks import WebSocketContract, assert_claims_reach_the_app
 from ..contract import HttpContract
 from ..support import Server, assert_clean_log, serve, server_env, uvicorn
 
@@ -18,21 +18,9 @@ def server(issuer: LocalIssuer) -> Iterator[Server]:
         assert_clean_log(running)
 
 
-class TestSanicUnderUvicorn(HttpContract):
+class TestSanicUnderUvicorn(HttpContract, WebSocketContract):
     def test_request_ctx_user_holds_the_claims(self, server: Server, issuer: LocalIssuer) -> None:
-        response = server.request("/api/me", token=issuer.mint(sub="sanic-1", scope="openid admin"))
-        assert response.status == 200, response.body
-        data = response.json()
-        assert (data["sub"], data["scopes"], data["claims"]["sub"]) == ("sanic-1", ["openid", "admin"], "sanic-1")
-
-    def test_websocket_with_a_token_is_accepted(self, server: Server, issuer: LocalIssuer) -> None:
-        assert_ws_accepts_header_token(server, issuer)
-
-    def test_websocket_without_a_token_is_refused(self, server: Server) -> None:
-        assert_ws_refuses(server, None, 401, None)
-
-    def test_websocket_with_an_expired_token_is_refused(self, server: Server, issuer: LocalIssuer) -> None:
-        assert_ws_refuses(server, issuer.mint(exp_in=-60), 401, "invalid_token")
+        assert_claims_reach_the_app(server, issuer, "sanic-1")
 
 
 @pytest.mark.parametrize("module", ["sanic_app:application", "falcon_asgi_app:application"])
