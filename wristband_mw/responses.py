@@ -180,40 +180,23 @@ class FailureFactory:
         The description is fixed: it never names the claim or echoes a value.
         """
         description = "The access token's claims do not permit this request"
-        return AuthFailure(
-            403,
-            "insufficient_scope",
-            description,
-            None,
-            (),
-            (challenge(self.realm, "insufficient_scope", description),),
-        )
+        return self._challenged(403, "insufficient_scope", description)
 
     def revoked(self, checked: bool = True) -> AuthFailure:
         """The ``is_revoked`` hook said the token is revoked (``checked``), or could not answer (401)."""
         description = "token revoked" if checked else "The token's revocation status could not be checked"
-        return AuthFailure(
-            401,
-            "invalid_token",
-            description,
-            None,
-            (),
-            (challenge(self.realm, "invalid_token", description),),
-        )
+        return self._challenged(401, "invalid_token", description)
 
     def cross_site_refused(self) -> AuthFailure:
         """A cookie token on an unsafe request without a trusted origin or the CSRF header (403).
 
         The description is fixed: it never echoes the request's ``Origin`` or ``Referer``.
         """
-        return AuthFailure(
-            403,
-            "csrf_refused",
-            CSRF_DESCRIPTION,
-            None,
-            (),
-            (challenge(self.realm, "csrf_refused", CSRF_DESCRIPTION),),
-        )
+        return self._challenged(403, "csrf_refused", CSRF_DESCRIPTION)
+
+    def _challenged(self, status: int, error: str, description: str) -> AuthFailure:
+        """A refusal of the middleware's own (no ErrorCode, no scopes) with its Bearer challenge."""
+        return AuthFailure(status, error, description, None, (), (challenge(self.realm, error, description),))
 
 
 CSRF_DESCRIPTION = "Cross-site request refused: a cookie token needs a trusted Origin or the CSRF header"
