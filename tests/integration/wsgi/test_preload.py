@@ -146,6 +146,13 @@ def test_a_validator_warmed_before_fork_serves_every_worker(name: str) -> None:
         statuses = Counter(status for status, _, _ in results)
         assert statuses == {200: len(results)}, (statuses, [body for status, _, body in results if status != 200][:3])
         pids = {pid for _, pid, _ in results}
+        # A worker that lost every accept race under this short load gets more requests
+        # (bounded): uWSGI's workers share one listening socket, and accepts are not fair.
+        deadline = time.monotonic() + 10
+        while len(pids) < WORKERS and time.monotonic() < deadline:
+            extra = load(server.port, token, 0.5)
+            assert all(status == 200 for status, _, _ in extra), extra[:3]
+            pids |= {pid for _, pid, _ in extra}
         master = str(server.process.pid)
         assert len(pids) == WORKERS and master not in pids, (pids, master)
         # One fetch per worker for the new kid at most (each on its own connection).
